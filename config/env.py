@@ -1,0 +1,90 @@
+"""Typed readers for settings from the environment.
+
+Each helper fails at start with a message naming the variable, so a bad deployment value
+never surfaces later as a confusing runtime error (healthchecks' ``hc/settings.py`` habit).
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlparse
+
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_str(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean; use one of 1/0, true/false, yes/no, on/off.")
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number.") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name}={raw!r} must be at least {minimum}.")
+    return value
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(name, default).strip().lower()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={value!r} is not one of: {', '.join(choices)}.")
+    return value
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def env_database(name: str, default_sqlite_path: str) -> dict[str, object]:
+    """``DATABASE_URL`` (sqlite:///path or postgres://user:pass@host:port/db) as a Django DATABASES entry."""
+    import dj_database_url
+
+    raw = os.environ.get(name)
+    if not raw:
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": default_sqlite_path,
+                "OPTIONS": {"timeout": 20}}
+    scheme = urlparse(raw).scheme
+    if scheme not in {"sqlite", "postgres", "postgresql", "pgsql"}:
+        raise ImproperlyConfigured(
+            f"{name} has scheme {scheme!r}; use sqlite:///path/to/db.sqlite3 or postgres://user:pass@host:port/name."
+        )
+    try:
+        config = dict(dj_database_url.parse(raw, conn_max_age=60, conn_health_checks=True))
+    except Exception as exc:  # dj_database_url raises several types for malformed URLs
+        raise ImproperlyConfigured(f"{name} is not a valid database URL: {exc}") from None
+    if scheme != "sqlite" and not config.get("NAME"):
+        raise ImproperlyConfigured(f"{name} names no database (add /name at the end).")
+    return config
+
+
+def env_redis_url(name: str) -> str | None:
+    raw = os.environ.get(name)
+    if not raw:
+        return None
+    parsed = urlparse(raw)
+    if parsed.scheme not in {"redis", "rediss", "unix"} or not (parsed.hostname or parsed.path):
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a Redis URL; use redis://host:port/db.")
+    return raw

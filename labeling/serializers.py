@@ -1,0 +1,316 @@
+"""API representations. Serializers validate shape and same-project consistency; access
+rules live in ``labeling.permissions``, state changes in ``labeling.services``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+from rest_framework import serializers
+
+from labeling.choices import AnswerValue, Role
+from labeling.models import (
+    Answer,
+    AssessmentItem,
+    AssessmentSet,
+    Assignment,
+    Batch,
+    Cohort,
+    Concept,
+    Item,
+    Label,
+    Membership,
+    Pool,
+    Project,
+    TaskTemplate,
+    TemplateExample,
+)
+
+User = get_user_model()
+MAX_PHRASES = 50
+MAX_PHRASE_LENGTH = 200
+
+
+def _same_project(field: str, project_id: int, other_project_id: int) -> None:
+    if project_id != other_project_id:
+        raise serializers.ValidationError({field: "Belongs to another project."})
+
+
+def image_url(item: Item) -> str:
+    return reverse("item-image", args=[item.pk])
+
+
+class ProjectSerializer(serializers.ModelSerializer[Project]):
+    my_roles = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Project
+        fields = ["id", "name", "description", "created_at", "my_roles"]
+
+    def get_my_roles(self, project: Project) -> list[str]:
+        user = self.context["request"].user
+        return sorted(m.role for m in project.memberships.all() if m.user_id == user.pk)
+
+
+class MembershipSerializer(serializers.ModelSerializer[Membership]):
+    username = serializers.SlugRelatedField(source="user", slug_field="username", queryset=User.objects.all())
+
+    class Meta:
+        model = Membership
+        fields = ["id", "project", "username", "role", "created_at"]
+
+
+class CohortSerializer(serializers.ModelSerializer[Cohort]):
+    workers = serializers.SlugRelatedField(
+        many=True, slug_field="username", queryset=User.objects.all(), required=False
+    )
+
+    class Meta:
+        model = Cohort
+        fields = ["id", "project", "name", "description", "workers", "created_at"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        project = attrs.get("project") or self.instance.project  # type: ignore[union-attr]
+        workers = attrs.get("workers", [])
+        member_ids = set(
+            Membership.objects.filter(project=project, role=Role.WORKER).values_list("user_id", flat=True)
+        )
+        strangers = [u.username for u in workers if u.pk not in member_ids]
+        if strangers:
+            raise serializers.ValidationError({"workers": f"Not workers of this project: {', '.join(strangers)}."})
+        return attrs
+
+
+def _phrases(value: list[Any], field: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+        raise serializers.ValidationError(f"{field} must be a list of strings.")
+    cleaned = [p.strip() for p in value if p.strip()]
+    if len(cleaned) > MAX_PHRASES:
+        raise serializers.ValidationError(f"At most {MAX_PHRASES} phrases.")
+    if any(len(p) > MAX_PHRASE_LENGTH for p in cleaned):
+        raise serializers.ValidationError(f"A phrase has at most {MAX_PHRASE_LENGTH} characters.")
+    return list(dict.fromkeys(cleaned))
+
+
+class ConceptSerializer(serializers.ModelSerializer[Concept]):
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Concept
+        fields = ["id", "project", "owner", "name", "description", "positive_phrases",
+                  "negative_phrases", "all_positive_phrases", "created_at"]
+        read_only_fields = ["all_positive_phrases"]
+
+    def validate_name(self, value: str) -> str:
+        if not value.strip():
+            raise serializers.ValidationError("A concept needs a name.")
+        return value.strip()
+
+    def validate_positive_phrases(self, value: list[Any]) -> list[str]:
+        return _phrases(value, "positive_phrases")
+
+    def validate_negative_phrases(self, value: list[Any]) -> list[str]:
+        return _phrases(value, "negative_phrases")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if self.instance is not None and "project" in attrs and attrs["project"] != self.instance.project:
+            raise serializers.ValidationError({"project": "A concept cannot move to another project."})
+        positives = {p.lower() for p in attrs.get("positive_phrases", [])}
+        both = [p for p in attrs.get("negative_phrases", []) if p.lower() in positives]
+        if both:
+            raise serializers.ValidationError({"negative_phrases": f"Also a positive phrase: {both[0]!r}."})
+        return attrs
+
+
+class PoolSerializer(serializers.ModelSerializer[Pool]):
+    item_count = serializers.IntegerField(source="items.count", read_only=True)
+
+    class Meta:
+        model = Pool
+        fields = ["id", "project", "name", "source", "encoder", "status", "item_count", "created_at"]
+        read_only_fields = ["status"]
+
+
+class ItemSerializer(serializers.ModelSerializer[Item]):
+    image_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Item
+        fields = ["id", "pool", "key", "row", "flagged_broken", "image_url"]
+        read_only_fields = ["flagged_broken"]
+
+    def get_image_url(self, item: Item) -> str:
+        return image_url(item)
+
+
+class TemplateExampleSerializer(serializers.ModelSerializer[TemplateExample]):
+    class Meta:
+        model = TemplateExample
+        fields = ["id", "item", "is_positive", "note", "is_test"]
+
+
+class TaskTemplateSerializer(serializers.ModelSerializer[TaskTemplate]):
+    """For experts and managers: includes the expected answers of every example."""
+
+    examples = TemplateExampleSerializer(many=True, required=False)
+
+    class Meta:
+        model = TaskTemplate
+        fields = ["id", "concept", "question", "description", "examples", "created_at"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        concept = attrs.get("concept") or self.instance.concept  # type: ignore[union-attr]
+        for example in attrs.get("examples", []):
+            _same_project("examples", concept.project_id, example["item"].pool.project_id)
+        return attrs
+
+    def create(self, validated_data: dict[str, Any]) -> TaskTemplate:
+        examples = validated_data.pop("examples", [])
+        template = TaskTemplate.objects.create(**validated_data)
+        TemplateExample.objects.bulk_create(TemplateExample(template=template, **e) for e in examples)
+        return template
+
+    def update(self, instance: TaskTemplate, validated_data: dict[str, Any]) -> TaskTemplate:
+        examples = validated_data.pop("examples", None)
+        instance = super().update(instance, validated_data)
+        if examples is not None:
+            instance.examples.all().delete()
+            TemplateExample.objects.bulk_create(TemplateExample(template=instance, **e) for e in examples)
+        return instance
+
+
+class AssessmentItemSerializer(serializers.ModelSerializer[AssessmentItem]):
+    class Meta:
+        model = AssessmentItem
+        fields = ["item", "expected"]
+
+
+class AssessmentSetSerializer(serializers.ModelSerializer[AssessmentSet]):
+    items = AssessmentItemSerializer(many=True, required=False)
+
+    class Meta:
+        model = AssessmentSet
+        fields = ["id", "concept", "name", "items", "created_at"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        concept = attrs.get("concept") or self.instance.concept  # type: ignore[union-attr]
+        seen: set[int] = set()
+        for entry in attrs.get("items", []):
+            _same_project("items", concept.project_id, entry["item"].pool.project_id)
+            if entry["item"].pk in seen:
+                raise serializers.ValidationError({"items": f"Item {entry['item'].pk} is listed twice."})
+            seen.add(entry["item"].pk)
+        return attrs
+
+    def create(self, validated_data: dict[str, Any]) -> AssessmentSet:
+        items = validated_data.pop("items", [])
+        assessment = AssessmentSet.objects.create(**validated_data)
+        AssessmentItem.objects.bulk_create(AssessmentItem(assessment_set=assessment, **i) for i in items)
+        return assessment
+
+    def update(self, instance: AssessmentSet, validated_data: dict[str, Any]) -> AssessmentSet:
+        items = validated_data.pop("items", None)
+        instance = super().update(instance, validated_data)
+        if items is not None:
+            instance.items.all().delete()
+            AssessmentItem.objects.bulk_create(AssessmentItem(assessment_set=instance, **i) for i in items)
+        return instance
+
+
+class BatchSerializer(serializers.ModelSerializer[Batch]):
+    assignment_count = serializers.IntegerField(source="assignments.count", read_only=True)
+
+    class Meta:
+        model = Batch
+        fields = ["id", "concept", "kind", "round", "selection", "selection_params", "template", "cohort",
+                  "assessment_set", "status", "assignment_count", "created_at"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        concept = attrs.get("concept") or self.instance.concept  # type: ignore[union-attr]
+        for field in ("template", "assessment_set"):
+            related = attrs.get(field)
+            if related is not None and related.concept_id != concept.pk:
+                raise serializers.ValidationError({field: "Belongs to another concept."})
+        cohort = attrs.get("cohort")
+        if cohort is not None:
+            _same_project("cohort", concept.project_id, cohort.project_id)
+        return attrs
+
+
+class TaskExampleSerializer(serializers.Serializer[TemplateExample]):
+    """An example as a worker sees it: the expected answer of a test example is withheld."""
+
+    image_url = serializers.SerializerMethodField()
+    note = serializers.CharField()
+    is_positive = serializers.SerializerMethodField()
+
+    def get_image_url(self, example: TemplateExample) -> str:
+        return image_url(example.item)
+
+    def get_is_positive(self, example: TemplateExample) -> bool | None:
+        return None if example.is_test else example.is_positive
+
+
+class AssignmentSerializer(serializers.ModelSerializer[Assignment]):
+    """Safe for every reader, workers included: no item keys, no gold, no other answers."""
+
+    assignee = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.all())
+    image_url = serializers.SerializerMethodField()
+    task = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Assignment
+        fields = ["id", "batch", "item", "assignee", "position", "status", "image_url", "task", "created_at"]
+        read_only_fields = ["status"]
+
+    def get_image_url(self, assignment: Assignment) -> str:
+        return image_url(assignment.item)
+
+    def get_task(self, assignment: Assignment) -> dict[str, Any] | None:
+        template = assignment.batch.template
+        if template is None:
+            return None
+        examples = TaskExampleSerializer(template.examples.select_related("item"), many=True).data
+        return {"question": template.question, "description": template.description,
+                "answers": [{"value": v, "label": str(label)} for v, label in AnswerValue.choices],
+                "examples": examples}
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        batch = attrs.get("batch") or self.instance.batch  # type: ignore[union-attr]
+        item = attrs.get("item") or self.instance.item  # type: ignore[union-attr]
+        _same_project("item", batch.concept.project_id, item.pool.project_id)
+        assignee = attrs.get("assignee")
+        if assignee is not None and not Membership.objects.filter(
+            project_id=batch.concept.project_id, user=assignee, role__in=[Role.WORKER, Role.EXPERT]
+        ).exists():
+            raise serializers.ValidationError({"assignee": "Not a worker or expert of this project."})
+        return attrs
+
+
+class AnswerSerializer(serializers.ModelSerializer[Answer]):
+    worker = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    seconds = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=86400)
+
+    class Meta:
+        model = Answer
+        fields = ["id", "assignment", "worker", "value", "seconds", "client_id", "created_at", "retracted_at"]
+        read_only_fields = ["retracted_at"]
+        # Idempotency is handled by the service (a replay returns the first answer), so the
+        # model's unique constraints must not turn a replay into a validation error here.
+        validators: list[Any] = []
+
+
+class LabelSerializer(serializers.ModelSerializer[Label]):
+    confidence = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
+
+    class Meta:
+        model = Label
+        fields = ["id", "item", "concept", "value", "confidence", "source", "method", "created_at", "updated_at"]
+        validators: list[Any] = []
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        concept = attrs.get("concept") or self.instance.concept  # type: ignore[union-attr]
+        item = attrs.get("item") or self.instance.item  # type: ignore[union-attr]
+        _same_project("item", concept.project_id, item.pool.project_id)
+        return attrs

@@ -1,0 +1,111 @@
+"""State changes of the labeling side. Views call these; rules live here, not in views."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from labeling.choices import AnswerValue, AssignmentStatus, BatchKind, BatchStatus, LabelSource, Role
+from labeling.conf import agile
+from labeling.errors import Conflict
+from labeling.models import Answer, Assignment, Item, Label, Membership, Project
+
+EXPERT_BATCH_KINDS = {BatchKind.EXPERT_RATING, BatchKind.EVALUATION}
+
+
+def create_project(*, user: Any, name: str, description: str = "") -> Project:
+    """A new project; its creator manages it."""
+    with transaction.atomic():
+        project = Project.objects.create(name=name, description=description, created_by=user)
+        Membership.objects.create(project=project, user=user, role=Role.MANAGER)
+    return project
+
+
+def submit_answer(
+    *, worker: Any, assignment: Assignment, value: str, client_id: uuid.UUID, seconds: float | None
+) -> tuple[Answer, bool]:
+    """Store a person's answer once. Returns ``(answer, created)``.
+
+    Replaying the same ``client_id`` with the same content returns the stored answer
+    (``created`` False); reusing it for different content, or answering an assignment
+    that already has a live answer, raises ``Conflict`` (HTTP 409). Nothing is overwritten.
+    """
+    replay = _replayed(worker, client_id, assignment, value)
+    if replay is not None:
+        return replay, False
+    try:
+        with transaction.atomic():
+            locked = Assignment.objects.select_for_update().select_related("batch__concept").get(pk=assignment.pk)
+            _check_open(locked)
+            answer = Answer.objects.create(
+                assignment=locked, worker=worker, value=value, client_id=client_id, seconds=seconds
+            )
+            Assignment.objects.filter(pk=locked.pk).update(status=AssignmentStatus.ANSWERED)
+            _after_answer(locked, answer)
+    except IntegrityError:
+        # A concurrent request won the race; report what it stored.
+        replay = _replayed(worker, client_id, assignment, value)
+        if replay is not None:
+            return replay, False
+        raise Conflict("This assignment already has an answer.") from None
+    return answer, True
+
+
+def _replayed(worker: Any, client_id: uuid.UUID, assignment: Assignment, value: str) -> Answer | None:
+    previous = Answer.objects.filter(worker=worker, client_id=client_id).first()
+    if previous is None:
+        return None
+    if previous.assignment_id != assignment.pk or previous.value != value:
+        raise Conflict("This client_id was already used for a different answer.")
+    return previous
+
+
+def _check_open(assignment: Assignment) -> None:
+    if assignment.batch.status == BatchStatus.CLOSED:
+        raise Conflict("This batch is closed.")
+    if assignment.status == AssignmentStatus.ANSWERED:
+        raise Conflict("This assignment already has an answer.")
+
+
+def _after_answer(assignment: Assignment, answer: Answer) -> None:
+    if answer.value == AnswerValue.BROKEN:
+        _flag_if_broken(assignment.item_id)
+    concept = assignment.batch.concept
+    is_expert = assignment.batch.kind in EXPERT_BATCH_KINDS and answer.worker_id == concept.owner_id
+    if is_expert and answer.value in (AnswerValue.YES, AnswerValue.NO):
+        Label.objects.update_or_create(
+            item_id=assignment.item_id, concept=concept, source=LabelSource.EXPERT,
+            defaults={"value": answer.value == AnswerValue.YES, "confidence": 1.0, "method": "expert"},
+        )
+
+
+def _flag_if_broken(item_id: int) -> None:
+    reports = Answer.objects.filter(
+        assignment__item_id=item_id, value=AnswerValue.BROKEN, retracted_at__isnull=True
+    ).count()
+    if reports >= agile.BROKEN_REPORTS_TO_FLAG:
+        Item.objects.filter(pk=item_id).update(flagged_broken=True)
+
+
+def retract_answer(*, user: Any, answer: Answer) -> Answer:
+    """Undo: the answer is kept but marked retracted, and its assignment reopens."""
+    with transaction.atomic():
+        locked = Answer.objects.select_for_update().select_related("assignment__batch__concept").get(pk=answer.pk)
+        if locked.worker_id != user.pk:
+            raise Conflict("Only the person who answered can undo this answer.")
+        if locked.retracted_at is not None:
+            return locked
+        if locked.assignment.batch.status == BatchStatus.CLOSED:
+            raise Conflict("This batch is closed.")
+        locked.retracted_at = timezone.now()
+        locked.save(update_fields=["retracted_at"])
+        Assignment.objects.filter(pk=locked.assignment_id).update(status=AssignmentStatus.OPEN)
+        concept = locked.assignment.batch.concept
+        if locked.worker_id == concept.owner_id:
+            Label.objects.filter(
+                item_id=locked.assignment.item_id, concept=concept, source=LabelSource.EXPERT
+            ).delete()
+    return locked
