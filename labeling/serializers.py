@@ -307,6 +307,7 @@ class LabelSerializer(serializers.ModelSerializer[Label]):
     class Meta:
         model = Label
         fields = ["id", "item", "concept", "value", "confidence", "source", "method", "created_at", "updated_at"]
+        read_only_fields = ["source", "method"]
         validators: list[Any] = []
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

@@ -1,10 +1,12 @@
-from django.urls import include, path
+from django.urls import URLPattern
 from rest_framework.routers import DefaultRouter
 
 from modeling import views
 
-router = DefaultRouter()
-router.register("model-versions", views.ModelVersionViewSet)
-router.register("jobs", views.JobViewSet)
 
-urlpatterns = [path("", include(router.urls))]
+def register(router: DefaultRouter) -> None:
+    router.register("model-versions", views.ModelVersionViewSet)
+    router.register("jobs", views.JobViewSet)
+
+
+urlpatterns: list[URLPattern] = []

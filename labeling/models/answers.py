@@ -10,17 +10,21 @@ from labeling.models.projects import Cohort
 
 
 class Batch(models.Model):
-    """A set of items put to people at once: an expert rating batch, crowd work, etc."""
+    """A set of items put to people at once: an expert rating batch, crowd work, etc.
+
+    Template, cohort and assessment set are RESTRICT, not PROTECT: they cannot be deleted
+    while a batch uses them, but deleting the whole concept or project still cascades.
+    """
 
     concept = models.ForeignKey(Concept, on_delete=models.CASCADE, related_name="batches")
     kind = models.CharField(max_length=20, choices=BatchKind.choices)
     round = models.PositiveIntegerField(default=0, help_text="Active-learning round (0 = expansion).")
     selection = models.CharField(max_length=50, default="manual", help_text="How the items were chosen.")
     selection_params = models.JSONField(default=dict, blank=True)
-    template = models.ForeignKey(TaskTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="batches")
-    cohort = models.ForeignKey(Cohort, null=True, blank=True, on_delete=models.PROTECT, related_name="batches")
+    template = models.ForeignKey(TaskTemplate, null=True, blank=True, on_delete=models.RESTRICT, related_name="batches")
+    cohort = models.ForeignKey(Cohort, null=True, blank=True, on_delete=models.RESTRICT, related_name="batches")
     assessment_set = models.ForeignKey(
-        AssessmentSet, null=True, blank=True, on_delete=models.PROTECT, related_name="batches"
+        AssessmentSet, null=True, blank=True, on_delete=models.RESTRICT, related_name="batches"
     )
     status = models.CharField(max_length=10, choices=BatchStatus.choices, default=BatchStatus.OPEN)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
