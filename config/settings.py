@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI / ReDoc assets served locally: no CDN needed
     "channels",
     "labeling",
     "aggregation",
@@ -145,6 +146,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Concepts, pools, crowd tasks, answers, labels and models.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "AnswerValueEnum": "labeling.choices.AnswerValue",
@@ -167,6 +171,9 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+# Under DEBUG, WhiteNoise serves app static files straight from their folders.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 MEDIA_ROOT = VAR_DIR / "media"
 POOLS_DIR = Path(env_str("POOLS_DIR", str(VAR_DIR / "pools")))
 
