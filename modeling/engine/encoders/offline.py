@@ -1,0 +1,166 @@
+"""The offline default encoder: EfficientNet-Lite0 + all-MiniLM-L6-v2 joined by ConSE.
+
+Images: EfficientNet-Lite0 gives 1280-d pooled features (the classifier's input) and
+1,000 ImageNet logits; ConSE turns the logits into a 384-d point of MiniLM's text space.
+Texts: a phrase, written as ``"a photo of a <phrase>"``, is its MiniLM vector.
+The chosen settings (measured on CIFAR-10, see docs/encoders.md) live in OfflineSettings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import torch
+from PIL import Image
+
+from modeling.engine.encoders.base import EncodedBatch, EncoderLoadError, Progress, batched
+from modeling.engine.encoders.conse import (
+    CLASS_TEXT_FORMS,
+    PHRASE_FORMS,
+    class_text_vectors,
+    conse_vectors,
+)
+from modeling.engine.encoders.effnet import (
+    CROP_PCT,
+    FEATURE_DIM,
+    MEAN,
+    STD,
+    load_efficientnet_lite0,
+)
+from modeling.engine.encoders.minilm import MINILM_DIM, minilm_encode
+from modeling.engine.encoders.paths import default_cache_dir
+from modeling.engine.encoders.preprocess import to_tensor
+
+
+@dataclass(frozen=True)
+class OfflineSettings:
+    """Every knob that changes the offline encoder's outputs (the defaults are the chosen ones).
+
+    top: ConSE's T, how many top ImageNet classes are mixed.
+    temperature: softmax temperature over the logits.
+    class_text: how a class is written (a key of conse.CLASS_TEXT_FORMS).
+    phrase: how a phrase is written (a key of conse.PHRASE_FORMS).
+    resolution: input side in px; None = 160 for images no larger than ``small_side`` px
+        on their longer side (upsampled anyway, no loss measured), 224 for real photos.
+    precision: "bf16" (autocast, ~2-4x faster on CPU, cosine .997 to fp32) or "fp32".
+    """
+
+    top: int = 50
+    temperature: float = 2.0
+    class_text: str = "lemma_gloss"
+    phrase: str = "photo"
+    resolution: int | None = None
+    small_side: int = 96
+    precision: str = "bf16"
+
+    def validate(self) -> OfflineSettings:
+        if self.top < 1 or self.temperature <= 0:
+            raise EncoderLoadError(f"ConSE needs top >= 1 and temperature > 0, got {self}")
+        if self.class_text not in CLASS_TEXT_FORMS or self.phrase not in PHRASE_FORMS:
+            raise EncoderLoadError(
+                f"class_text must be one of {sorted(CLASS_TEXT_FORMS)}, "
+                f"phrase one of {sorted(PHRASE_FORMS)}"
+            )
+        if self.precision not in ("bf16", "fp32"):
+            raise EncoderLoadError(f"precision must be 'bf16' or 'fp32', got {self.precision!r}")
+        if self.resolution is not None and not 32 <= self.resolution <= 1024:
+            raise EncoderLoadError(f"resolution must be in 32..1024 px, got {self.resolution}")
+        return self
+
+    def resolution_for(self, image: Image.Image) -> int:
+        if self.resolution is not None:
+            return self.resolution
+        return 160 if max(image.size) <= self.small_side else 224
+
+    @property
+    def key(self) -> str:
+        res = f"res{self.resolution}" if self.resolution else f"res160-224@{self.small_side}"
+        temp = f"{self.temperature:g}"
+        return (
+            f"offline-conse/effnet-lite0/minilm-l6/T{self.top}/temp{temp}/{res}"
+            f"/cls-{self.class_text}/phr-{self.phrase}/{self.precision}"
+        )
+
+
+DEFAULT_SETTINGS = OfflineSettings()
+
+
+class OfflineEncoder:
+    """EfficientNet-Lite0 features + ConSE vectors in MiniLM space (384-d).
+
+    ``encode_images`` returns vectors (n, 384), features (n, 1280) and the extra
+    ``logits`` (n, 1000) so ConSE can be retuned from a store.
+    """
+
+    dim = MINILM_DIM
+    feature_dim = FEATURE_DIM
+    extra_fields: ClassVar[dict[str, int]] = {"logits": 1000}
+
+    def __init__(
+        self, settings: OfflineSettings = DEFAULT_SETTINGS, batch_size: int = 64,
+        cache_dir: Path | None = None,
+    ) -> None:
+        self.settings = settings.validate()
+        self.batch_size = batch_size
+        self.key = settings.key
+        self._cache_dir = (cache_dir or default_cache_dir()) / "conse"
+        self._class_vectors: np.ndarray | None = None
+
+    def __repr__(self) -> str:
+        return f"OfflineEncoder(key={self.key!r})"
+
+    def class_vectors(self) -> np.ndarray:
+        """float32 ``(1000, 384)`` MiniLM vectors of the ImageNet class texts."""
+        if self._class_vectors is None:
+            self._class_vectors = class_text_vectors(
+                self.settings.class_text, minilm_encode, self._cache_dir
+            )
+        return self._class_vectors
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """float32 ``(n, 384)``: MiniLM vectors of the phrases, written per ``settings.phrase``."""
+        writer = PHRASE_FORMS[self.settings.phrase]
+        return minilm_encode([writer(text) for text in texts])
+
+    def encode_images(
+        self, images: Sequence[Image.Image], progress: Progress | None = None
+    ) -> EncodedBatch:
+        """Vectors (n, 384) L2-normalised, features (n, 1280), extras["logits"] (n, 1000)."""
+        features = np.zeros((len(images), self.feature_dim), np.float32)
+        logits = np.zeros((len(images), 1000), np.float32)
+        done = 0
+        for indices in self._groups(images):
+            for part in batched(len(indices), self.batch_size):
+                rows = indices[part]
+                features[rows], logits[rows] = self.run_model([images[i] for i in rows],
+                                                              self.settings.resolution_for(images[rows[0]]))
+                done += len(rows)
+                if progress is not None:
+                    progress(done, len(images))
+        vectors = conse_vectors(logits, self.class_vectors(), self.settings.top,
+                                self.settings.temperature)
+        return EncodedBatch(vectors, features, {"logits": logits})
+
+    def _groups(self, images: Sequence[Image.Image]) -> list[np.ndarray]:
+        """Image indices grouped by input resolution (one forward pass per size)."""
+        sizes = np.array([self.settings.resolution_for(im) for im in images], dtype=np.int64)
+        return [np.flatnonzero(sizes == size) for size in np.unique(sizes)]
+
+    def run_model(self, images: Sequence[Image.Image], resolution: int) -> tuple[np.ndarray, np.ndarray]:
+        """(features (n, 1280), logits (n, 1000)) as float32 for one batch at one resolution."""
+        model = load_efficientnet_lite0()
+        batch = to_tensor(images, resolution, CROP_PCT, MEAN, STD)
+        use_bf16 = self.settings.precision == "bf16"
+        with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=use_bf16):
+            features = model.forward_features(batch)  # type: ignore[operator]
+            pooled = model.forward_head(features, pre_logits=True)  # type: ignore[operator]
+            logits = model.get_classifier()(pooled)  # type: ignore[operator]
+        return pooled.float().numpy(), logits.float().numpy()
+
+    def with_settings(self, **changes: object) -> OfflineEncoder:
+        """A copy with some settings changed (used by the tuning benchmark)."""
+        return OfflineEncoder(replace(self.settings, **changes), self.batch_size)  # type: ignore[arg-type]
