@@ -25,7 +25,7 @@ def free_port() -> int:
 def fetch(url: str, deadline: float) -> bytes:
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=5) as response:
+            with urllib.request.urlopen(url, timeout=60) as response:
                 return bytes(response.read())
         except OSError:
             if time.monotonic() > deadline:
