@@ -33,6 +33,10 @@ class InvalidLabelError(ModelingError):
     """Labels hold values outside the allowed set (binary labels must be 0 or 1)."""
 
 
+class MissingPhraseError(ModelingError):
+    """Expansion got no positive phrase (the concept name is always one)."""
+
+
 class ModelFileError(ModelingError):
     """A saved model or index file is missing, truncated or of an unknown format."""
 
@@ -41,6 +45,7 @@ __all__ = [
     "DimensionMismatchError",
     "EmptyPoolError",
     "InvalidLabelError",
+    "MissingPhraseError",
     "ModelFileError",
     "ModelingError",
     "NotEnoughLabelsError",

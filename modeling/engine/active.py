@@ -1,0 +1,219 @@
+"""Active-learning strategies as score functions, and one selector for all of them.
+
+A strategy maps the current model's pool probabilities (N,) (and, for some, the pool
+embeddings) to a score per item: higher means "ask this next". :func:`select` takes the
+k best unrated items with ``argpartition`` (O(N), never a full sort of the pool).
+
+Registered strategies (:data:`STRATEGIES`, used by :func:`next_batch`):
+
+- ``random``: uniform random scores (the baseline).
+- ``margin``: ``-|p - 0.5|``. For two classes margin, least confidence and entropy all
+  rank items the same way (each is monotone in ``|p - 0.5|``), so one function serves.
+- ``margin-mining``: the batch is filled in sub-rounds of ``SUB_ROUND`` items; each
+  sub-round picks by margin while the positives outnumber the negatives, else by top
+  score (positive mining). The balance counts the rated labels plus, for items chosen
+  in earlier sub-rounds of the same batch (not yet rated), their expected labels (the
+  model's probabilities). A caller that gets ratings between sub-rounds calls
+  :func:`next_batch` with ``k = SUB_ROUND`` instead, and the balance is then exact.
+- ``margin-diverse``: the ``DIVERSE_POOL_FACTOR * k`` most uncertain unrated items,
+  then k of them spread out by k-means++ seeding on their embeddings (D^2 sampling),
+  so that one batch does not spend its labels on near-duplicates along the boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from modeling.engine.errors import (
+    DimensionMismatchError,
+    EmptyPoolError,
+    InvalidLabelError,
+    UnknownStrategyError,
+)
+
+#: Items per sub-round of ``margin-mining``.
+SUB_ROUND = 10
+#: ``margin-diverse`` spreads k picks over the ``factor * k`` most uncertain items.
+DIVERSE_POOL_FACTOR = 10
+
+
+def random_scores(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Uniform random scores (N,) float64 — the random-sampling baseline."""
+    scores: np.ndarray = rng.random(len(probs))
+    return scores
+
+
+def margin(probs: np.ndarray) -> np.ndarray:
+    """Uncertainty ``-|p - 0.5|`` (N,): highest for items nearest the decision boundary."""
+    scores: np.ndarray = -np.abs(np.asarray(probs, dtype=np.float32) - np.float32(0.5))
+    return scores
+
+
+def top_score(probs: np.ndarray) -> np.ndarray:
+    """The probability itself (N,): positive mining picks the most likely positives."""
+    return np.asarray(probs, dtype=np.float32)
+
+
+def select(scores: np.ndarray, k: int, exclude: np.ndarray | None = None) -> np.ndarray:
+    """Indices (min(k, available),) of the k highest ``scores`` (N,), best first.
+
+    ``exclude`` (m,) lists indices never returned (already rated or already chosen).
+    NaN scores count as the lowest score. ``argpartition`` keeps it O(N); only the k
+    winners are sorted.
+    """
+    key = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=-np.inf)
+    # Excluded items must lose every comparison, even against -inf scores.
+    key = np.maximum(key, np.finfo(np.float64).min)
+    if exclude is not None and len(exclude):
+        key[np.asarray(exclude, dtype=np.int64)] = -np.inf
+    k = min(k, len(key) - int(np.count_nonzero(key == -np.inf)))
+    if k <= 0:
+        return np.empty(0, dtype=np.int64)
+    top = np.argpartition(-key, k - 1)[:k]
+    return top[np.argsort(-key[top], kind="stable")].astype(np.int64)
+
+
+@dataclass(frozen=True)
+class SelectionContext:
+    """What a strategy may look at: pool probabilities (N,), rated indices (m,) and their
+    labels (m,), optional embeddings (N, d), and the seeded generator."""
+
+    probs: np.ndarray
+    rated: np.ndarray
+    rated_labels: np.ndarray
+    rng: np.random.Generator
+    embeddings: np.ndarray | None = None
+
+
+Strategy = Callable[[SelectionContext, int], np.ndarray]
+
+
+def _by_random(ctx: SelectionContext, k: int) -> np.ndarray:
+    return select(random_scores(ctx.probs, ctx.rng), k, ctx.rated)
+
+
+def _by_margin(ctx: SelectionContext, k: int) -> np.ndarray:
+    return select(margin(ctx.probs), k, ctx.rated)
+
+
+def _by_margin_mining(ctx: SelectionContext, k: int) -> np.ndarray:
+    """Sub-rounds of :data:`SUB_ROUND`, each by margin or top score per the balance."""
+    uncertainty, likelihood = margin(ctx.probs), top_score(ctx.probs)
+    positives = float(np.sum(ctx.rated_labels == 1))
+    negatives = float(np.sum(ctx.rated_labels == 0))
+    chosen: list[np.ndarray] = []
+    taken = ctx.rated
+    while sum(len(c) for c in chosen) < k:
+        size = min(SUB_ROUND, k - sum(len(c) for c in chosen))
+        scores = uncertainty if positives > negatives else likelihood
+        picked = select(scores, size, taken)
+        if not len(picked):
+            break
+        chosen.append(picked)
+        taken = np.concatenate([taken, picked])
+        expected = float(ctx.probs[picked].sum())
+        positives, negatives = positives + expected, negatives + len(picked) - expected
+    return np.concatenate(chosen) if chosen else np.empty(0, dtype=np.int64)
+
+
+def _by_margin_diverse(ctx: SelectionContext, k: int) -> np.ndarray:
+    """k-means++ seeding over the most uncertain unrated items' embeddings."""
+    if ctx.embeddings is None:
+        raise DimensionMismatchError("margin-diverse needs the pool embeddings (N, d)")
+    candidates = select(margin(ctx.probs), DIVERSE_POOL_FACTOR * k, ctx.rated)
+    if len(candidates) <= k:
+        return candidates
+    ordered = np.sort(candidates)  # ascending rows read a memmap forwards
+    vectors = np.asarray(ctx.embeddings[ordered], dtype=np.float32)
+    picked: np.ndarray = ordered[kmeans_pp_seeds(vectors, k, ctx.rng)]
+    return picked
+
+
+def kmeans_pp_seeds(vectors: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Row indices (k,) of ``vectors`` (n, d) chosen by k-means++ seeding (D^2 sampling).
+
+    The first seed is the row nearest the mean (deterministic, central); each next seed
+    is drawn with probability proportional to its squared distance to the nearest seed.
+    """
+    sq_norms = np.einsum("ij,ij->i", vectors, vectors)
+    first = int(np.argmin(np.sum((vectors - vectors.mean(axis=0)) ** 2, axis=1)))
+    seeds = [first]
+    nearest = _sq_dist(vectors, sq_norms, first)
+    for _ in range(k - 1):
+        total = float(nearest.sum())
+        if total <= 0.0:  # all remaining rows duplicate a seed: fall back to uniform
+            weights = np.where(np.isin(np.arange(len(vectors)), seeds), 0.0, 1.0)
+        else:
+            weights = nearest
+        nxt = int(rng.choice(len(vectors), p=weights / weights.sum()))
+        seeds.append(nxt)
+        nearest = np.minimum(nearest, _sq_dist(vectors, sq_norms, nxt))
+    return np.asarray(seeds, dtype=np.int64)
+
+
+def _sq_dist(vectors: np.ndarray, sq_norms: np.ndarray, row: int) -> np.ndarray:
+    """Squared Euclidean distance (n,) float64 from every row to ``vectors[row]``."""
+    dist = sq_norms + sq_norms[row] - 2.0 * (vectors @ vectors[row])
+    clipped: np.ndarray = np.maximum(dist.astype(np.float64), 0.0)  # rounding can dip below 0
+    return clipped
+
+
+#: Name -> strategy; each returns pool indices (<= k,) never in ``rated``.
+STRATEGIES: dict[str, Strategy] = {
+    "random": _by_random,
+    "margin": _by_margin,
+    "margin-mining": _by_margin_mining,
+    "margin-diverse": _by_margin_diverse,
+}
+
+
+def next_batch(
+    strategy: str,
+    probs: np.ndarray,
+    k: int,
+    rated: np.ndarray,
+    rated_labels: np.ndarray,
+    rng: np.random.Generator,
+    embeddings: np.ndarray | None = None,
+) -> np.ndarray:
+    """Pool indices (min(k, unrated),) int64 to rate next, chosen by ``strategy``.
+
+    probs: (N,) current model probabilities on the pool; rated: (m,) pool indices
+    already rated (never returned); rated_labels: (m,) their labels in {0, 1};
+    embeddings: (N, d) pool embeddings, needed by ``margin-diverse``.
+    """
+    if strategy not in STRATEGIES:
+        raise UnknownStrategyError(f"unknown strategy {strategy!r}; known: {sorted(STRATEGIES)}")
+    ctx = _context(probs, rated, rated_labels, rng, embeddings)
+    if len(np.unique(ctx.rated)) >= len(ctx.probs):
+        raise EmptyPoolError("every pool item is already rated")
+    return STRATEGIES[strategy](ctx, k)
+
+
+def _context(
+    probs: np.ndarray,
+    rated: np.ndarray,
+    rated_labels: np.ndarray,
+    rng: np.random.Generator,
+    embeddings: np.ndarray | None,
+) -> SelectionContext:
+    """Validate the inputs of :func:`next_batch` and bundle them."""
+    probs = np.asarray(probs)
+    if probs.ndim != 1 or len(probs) == 0:
+        raise EmptyPoolError(f"probs must be a non-empty (N,) array, got shape {probs.shape}")
+    rated = np.asarray(rated, dtype=np.int64).reshape(-1)
+    labels = np.asarray(rated_labels).reshape(-1)
+    if len(rated) != len(labels):
+        raise DimensionMismatchError(f"{len(rated)} rated items but {len(labels)} labels")
+    if len(labels) and not np.isin(labels, (0, 1)).all():
+        raise InvalidLabelError("rated_labels must all be 0 or 1")
+    if len(rated) and (rated.min() < 0 or rated.max() >= len(probs)):
+        raise DimensionMismatchError("rated indices fall outside the pool")
+    if embeddings is not None and embeddings.shape[0] != len(probs):
+        raise DimensionMismatchError(
+            f"embeddings have {embeddings.shape[0]} rows for a pool of {len(probs)}"
+        )
+    return SelectionContext(probs, rated, labels.astype(np.int64), rng, embeddings)

@@ -1,0 +1,197 @@
+"""The training loop: Adam on BCE over half/quarter/quarter batches, seeded end to end."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from torch import nn
+
+from modeling.engine.errors import (
+    DimensionMismatchError,
+    EmptyPoolError,
+    InvalidLabelError,
+    NotEnoughLabelsError,
+)
+from modeling.engine.trainer.config import TrainConfig
+from modeling.engine.trainer.model import TrainedModel
+from modeling.engine.trainer.network import build_mlp, linear_layers
+from modeling.engine.trainer.sampling import (
+    BatchPlan,
+    batch_indices,
+    draw_pool_rows,
+    plan_epoch,
+    read_rows,
+)
+
+Progress = Callable[[int, int], None]
+#: Floor on per-dimension std so constant dimensions do not blow up standardisation.
+_MIN_STD = 1e-6
+
+
+def train(
+    features: np.ndarray,
+    labels: np.ndarray,
+    pool_features: np.ndarray | None,
+    config: TrainConfig,
+    progress: Progress | None = None,
+    *,
+    exclude: np.ndarray | None = None,
+) -> TrainedModel:
+    """Train an MLP classifier on labeled embeddings plus random pool negatives.
+
+    features: (n, d) float16/float32 embeddings of the labeled items.
+    labels: (n,) in {0, 1}; at least one positive is needed.
+    pool_features: (N, d) pool embeddings (a float16 memmap is fine) or None; the
+        source of random negatives, drawn uniformly, ``config.random_negatives`` rows.
+    progress: called as ``progress(epochs_done, epochs_planned)`` after every epoch.
+    exclude: (m,) pool row indices never drawn as random negatives (e.g. rated items,
+        which already enter as labeled rows).
+    """
+    x, y = _validated(features, labels, pool_features)
+    with torch_threads(config.threads):
+        return _fit(x, y, pool_features, config, progress, exclude)
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the block with ``count`` torch intra-op threads, restoring the old count after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _fit(
+    x: np.ndarray,
+    y: np.ndarray,
+    pool_features: np.ndarray | None,
+    config: TrainConfig,
+    progress: Progress | None,
+    exclude: np.ndarray | None,
+) -> TrainedModel:
+    """The training loop proper, on validated float32 features ``x`` and labels ``y``."""
+    rng = np.random.default_rng(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    pos, neg = torch.from_numpy(x[y == 1]), torch.from_numpy(x[y == 0])
+    draw = _draw(pool_features, x.shape[1], config, exclude, rng)
+    mean, std = _standardisation(torch.cat([pos, neg, draw]))
+    net = build_mlp(x.shape[1], config.hidden, config.dropout, generator)
+    optimiser = torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    losses: list[float] = []
+    planned = config.max_epochs if config.stop_at_loss_fraction is not None else config.epochs
+    for epoch in range(planned):
+        if epoch and config.resample_negatives and pool_features is not None:
+            draw = _draw(pool_features, x.shape[1], config, exclude, rng)
+        sources = [(t - mean) / std for t in (pos, neg, draw)]
+        losses.append(_run_epoch(net, optimiser, sources, config.batch_size, rng))
+        if progress is not None:
+            progress(epoch + 1, planned)
+        if _reached_target(losses, config.stop_at_loss_fraction):
+            break
+    return _freeze(net, config, x.shape[1], mean, std, losses)
+
+
+def _validated(
+    features: np.ndarray, labels: np.ndarray, pool: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Float32 features and int labels, after checking shapes and label values."""
+    if features.ndim != 2 or labels.shape != (features.shape[0],):
+        raise DimensionMismatchError(
+            f"features must be (n, d) and labels (n,); got {features.shape} and {labels.shape}"
+        )
+    if pool is not None and (pool.ndim != 2 or pool.shape[1] != features.shape[1]):
+        raise DimensionMismatchError(
+            f"pool_features must be (N, {features.shape[1]}), got {pool.shape}"
+        )
+    if pool is not None and pool.shape[0] == 0:
+        raise EmptyPoolError("pool_features has no rows to draw random negatives from")
+    y = np.asarray(labels)
+    if not np.isin(y, (0, 1)).all():
+        raise InvalidLabelError("labels must all be 0 or 1")
+    if not (y == 1).any():
+        raise NotEnoughLabelsError("training needs at least one positive label")
+    if pool is None and not (y == 0).any():
+        raise NotEnoughLabelsError("without a pool, training needs at least one negative label")
+    return np.ascontiguousarray(features, dtype=np.float32), y.astype(np.int64)
+
+
+def _draw(
+    pool: np.ndarray | None,
+    width: int,
+    config: TrainConfig,
+    exclude: np.ndarray | None,
+    rng: np.random.Generator,
+) -> torch.Tensor:
+    """This epoch's random negatives (R, width) float32; empty when there is no pool."""
+    if pool is None or config.random_negatives <= 0:
+        return torch.empty((0, width), dtype=torch.float32)
+    return read_rows(pool, draw_pool_rows(pool, config.random_negatives, exclude, rng))
+
+
+def _standardisation(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-dimension mean and std (d,) of the training rows.
+
+    L2-normalised embeddings have components of order 1/sqrt(d); standardising them
+    gives the first layer unit-scale inputs, which is what lets Adam at lr 1e-4 get
+    somewhere within a few thousand steps.
+    """
+    mean = rows.mean(dim=0)
+    std = rows.std(dim=0).clamp_min(_MIN_STD) if len(rows) > 1 else torch.ones_like(mean)
+    return mean, std
+
+
+def _run_epoch(
+    net: nn.Sequential,
+    optimiser: torch.optim.Optimizer,
+    sources: list[torch.Tensor],
+    batch_size: int,
+    rng: np.random.Generator,
+) -> float:
+    """One pass over the random negatives; returns the mean batch loss (BCE, nats)."""
+    pos, neg, rand = sources
+    plan = plan_epoch(batch_size, len(neg), len(rand))
+    pos_idx, neg_idx, rand_idx = (torch.from_numpy(a) for a in batch_indices(plan, len(pos), len(neg), len(rand), rng))
+    target = _targets(plan)
+    loss_fn = nn.BCEWithLogitsLoss()
+    net.train()
+    total = torch.zeros(())
+    for step in range(plan.steps):
+        batch = torch.cat([pos[pos_idx[step]], neg[neg_idx[step]], rand[rand_idx[step]]])
+        loss = loss_fn(net(batch)[:, 0], target)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        total += loss.detach()
+    return float(total) / plan.steps
+
+
+def _targets(plan: BatchPlan) -> torch.Tensor:
+    """Batch targets (batch_size,): ones for the positive half, zeros for the rest."""
+    target = torch.zeros(plan.batch_size)
+    target[: plan.positives] = 1.0
+    return target
+
+
+def _reached_target(losses: list[float], fraction: float | None) -> bool:
+    """Early stop: the last epoch's loss is at most ``fraction`` x the first epoch's."""
+    return fraction is not None and len(losses) > 1 and losses[-1] <= fraction * losses[0]
+
+
+def _freeze(
+    net: nn.Sequential,
+    config: TrainConfig,
+    input_dim: int,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    losses: list[float],
+) -> TrainedModel:
+    """Detach the trained weights into an immutable :class:`TrainedModel`."""
+    layers = tuple(
+        (lin.weight.detach().clone(), lin.bias.detach().clone()) for lin in linear_layers(net)
+    )
+    return TrainedModel(config, input_dim, mean, std, layers, tuple(losses))

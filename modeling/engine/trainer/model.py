@@ -1,0 +1,115 @@
+"""A trained classifier: weights, input normalisation, config; save / load as one small file."""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from modeling.engine.errors import DimensionMismatchError, ModelFileError
+from modeling.engine.trainer.config import TrainConfig
+
+FILE_FORMAT = "agile-labeling/mlp/1"
+
+
+@dataclass(frozen=True, eq=False)
+class TrainedModel:
+    """An MLP over ``input_dim``-wide embeddings.
+
+    ``mean``/``std`` (input_dim,) standardise features before the first layer;
+    ``layers`` holds ``(weight (out, in), bias (out,))`` float32 tensors in order, ReLU
+    between them, one output logit. ``loss_history`` is the mean training loss (BCE, nats)
+    of each epoch run.
+    """
+
+    config: TrainConfig
+    input_dim: int
+    mean: torch.Tensor
+    std: torch.Tensor
+    layers: tuple[tuple[torch.Tensor, torch.Tensor], ...]
+    loss_history: tuple[float, ...] = field(default=())
+
+    @property
+    def epochs_run(self) -> int:
+        """How many epochs the training loop ran (differs from config with early stop)."""
+        return len(self.loss_history)
+
+    def folded_layers(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Layers with the input standardisation folded into the first one.
+
+        ``W (x - m) / s + b == (W / s) x + (b - (W / s) m)``: scoring then reads raw
+        features with no extra pass over them.
+        """
+        (w0, b0), *rest = self.layers
+        w_folded = w0 / self.std
+        b_folded = b0 - w_folded @ self.mean
+        return [(w_folded, b_folded), *rest]
+
+    def predict_logits(self, features: np.ndarray) -> np.ndarray:
+        """Logits (n,) float32 for ``features`` (n, input_dim), fp32, in one pass."""
+        x = torch.from_numpy(np.ascontiguousarray(self._check(features), dtype=np.float32))
+        with torch.inference_mode():
+            return forward_layers(x, self.folded_layers()).numpy()
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        """Probabilities (n,) float32 in [0, 1] for ``features`` (n, input_dim)."""
+        logits = torch.from_numpy(self.predict_logits(features))
+        return torch.sigmoid(logits).numpy()
+
+    def save(self, path: Path) -> None:
+        """Write weights, normalisation, config and loss history to ``path`` (torch.save)."""
+        payload: dict[str, Any] = {
+            "format": FILE_FORMAT,
+            "config": self.config.to_dict(),
+            "input_dim": self.input_dim,
+            "mean": self.mean,
+            "std": self.std,
+            "layers": [[w, b] for w, b in self.layers],
+            "loss_history": list(self.loss_history),
+        }
+        torch.save(payload, Path(path))
+
+    @classmethod
+    def load(cls, path: Path) -> TrainedModel:
+        """Read a file written by :meth:`save` (tensors only; no pickled code is run)."""
+        try:
+            payload = torch.load(Path(path), weights_only=True)
+        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+            raise ModelFileError(f"cannot read model file {path}: {exc}") from exc
+        if not isinstance(payload, dict) or payload.get("format") != FILE_FORMAT:
+            raise ModelFileError(f"{path} is not a {FILE_FORMAT} model file")
+        return cls(
+            config=TrainConfig.from_dict(payload["config"]),
+            input_dim=int(payload["input_dim"]),
+            mean=payload["mean"],
+            std=payload["std"],
+            layers=tuple((w, b) for w, b in payload["layers"]),
+            loss_history=tuple(float(v) for v in payload["loss_history"]),
+        )
+
+    def _check(self, features: np.ndarray) -> np.ndarray:
+        if features.ndim != 2 or features.shape[1] != self.input_dim:
+            raise DimensionMismatchError(
+                f"model expects (n, {self.input_dim}) features, got {features.shape}"
+            )
+        return features
+
+    def __repr__(self) -> str:
+        last = f"{self.loss_history[-1]:.4f}" if self.loss_history else "n/a"
+        return (
+            f"TrainedModel(input_dim={self.input_dim}, hidden={self.config.hidden}, "
+            f"epochs_run={self.epochs_run}, final_loss={last}, seed={self.config.seed})"
+        )
+
+
+def forward_layers(x: torch.Tensor, layers: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """Evaluate ReLU MLP ``layers`` on ``x`` (n, in) in x's dtype; returns logits (n,)."""
+    for i, (w, b) in enumerate(layers):
+        x = torch.addmm(b.to(x.dtype), x, w.to(x.dtype).T)
+        if i < len(layers) - 1:
+            x = torch.relu_(x)
+    return x[:, 0]

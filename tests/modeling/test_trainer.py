@@ -1,0 +1,177 @@
+"""Trainer: learns, is deterministic, saves/loads, composes batches, stops early."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from modeling.engine.errors import (
+    DimensionMismatchError,
+    InvalidLabelError,
+    ModelFileError,
+    NotEnoughLabelsError,
+)
+from modeling.engine.trainer import (
+    TrainConfig,
+    TrainedModel,
+    initial_config,
+    later_config,
+    score_pool,
+    train,
+)
+from modeling.engine.trainer.sampling import batch_indices, draw_pool_rows, plan_epoch
+
+DIM = 16
+
+
+def toy_pool(n: int = 4_000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A float16 pool (n, DIM) whose positives (~5%) lie beyond a hyperplane margin."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, DIM)).astype(np.float32)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 2.0).astype(np.int64)
+    x[y == 1, 0] += 1.0  # widen the gap so the problem is separable
+    return x.astype(np.float16), y
+
+
+def fast(config: TrainConfig) -> TrainConfig:
+    """The paper config shrunk so a test trains in well under a second."""
+    return replace(config, lr=3e-3, batch_size=64, random_negatives=512, epochs=4)
+
+
+def labeled_slice(y: np.ndarray, n_pos: int = 30, n_neg: int = 60) -> np.ndarray:
+    return np.concatenate([np.flatnonzero(y == 1)[:n_pos], np.flatnonzero(y == 0)[:n_neg]])
+
+
+def test_it_learns_a_separable_toy_problem() -> None:
+    pool, y = toy_pool()
+    rows = labeled_slice(y)
+    model = train(pool[rows], y[rows], pool, fast(initial_config()), exclude=rows)
+    probs = score_pool(model, pool)
+    held_out = np.setdiff1d(np.arange(len(y)), rows)
+    top = held_out[np.argsort(-probs[held_out])[: int(y[held_out].sum())]]
+    assert y[top].mean() > 0.8  # precision at the positive count, chance is ~0.05
+    assert model.loss_history[-1] < model.loss_history[0]
+
+
+def test_it_is_deterministic_under_a_seed_and_differs_across_seeds() -> None:
+    pool, y = toy_pool()
+    rows = labeled_slice(y)
+    config = fast(later_config())
+    a = train(pool[rows], y[rows], pool, config).predict_proba(pool[:500])
+    b = train(pool[rows], y[rows], pool, config).predict_proba(pool[:500])
+    c = train(pool[rows], y[rows], pool, replace(config, seed=1)).predict_proba(pool[:500])
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_it_saves_and_loads_to_identical_scores(tmp_path: Path) -> None:
+    pool, y = toy_pool()
+    rows = labeled_slice(y)
+    model = train(pool[rows], y[rows], pool, fast(later_config()))
+    model.save(tmp_path / "model.pt")
+    loaded = TrainedModel.load(tmp_path / "model.pt")
+    assert loaded.config == model.config and loaded.loss_history == model.loss_history
+    np.testing.assert_array_equal(score_pool(loaded, pool), score_pool(model, pool))
+    assert (tmp_path / "model.pt").stat().st_size < 500_000
+
+
+def test_it_rejects_a_file_that_is_not_a_model(tmp_path: Path) -> None:
+    (tmp_path / "junk.pt").write_bytes(b"not a model")
+    with pytest.raises(ModelFileError):
+        TrainedModel.load(tmp_path / "junk.pt")
+
+
+def test_it_composes_batches_half_positives_quarter_negatives_quarter_random() -> None:
+    plan = plan_epoch(512, n_labeled_neg=40, n_random=4_096)
+    assert (plan.positives, plan.labeled_negatives, plan.random_negatives) == (256, 128, 128)
+    assert plan.steps == 4_096 // 128  # an epoch is one pass over the random negatives
+    pos, neg, rand = batch_indices(plan, 7, 40, 4_096, np.random.default_rng(0))
+    assert pos.shape == (32, 256) and neg.shape == (32, 128) and rand.shape == (32, 128)
+    assert pos.max() < 7 and neg.max() < 40
+    assert len(np.unique(rand)) == rand.size  # each random negative once per epoch
+
+
+def test_it_gives_the_labeled_negative_quarter_to_random_rows_when_there_are_none() -> None:
+    plan = plan_epoch(512, n_labeled_neg=0, n_random=4_096)
+    assert (plan.positives, plan.labeled_negatives, plan.random_negatives) == (256, 0, 256)
+    no_pool = plan_epoch(512, n_labeled_neg=300, n_random=0)
+    assert (no_pool.positives, no_pool.labeled_negatives, no_pool.random_negatives) == (256, 256, 0)
+
+
+def test_it_never_draws_excluded_rows_as_random_negatives() -> None:
+    pool = np.zeros((1_000, 4), dtype=np.float16)
+    excluded = np.arange(0, 1_000, 2)
+    rows = draw_pool_rows(pool, 400, excluded, np.random.default_rng(3))
+    assert len(rows) == 400 and not np.isin(rows, excluded).any()
+    assert np.all(np.diff(rows) > 0)
+
+
+def test_it_stops_early_when_the_loss_falls_to_the_fraction() -> None:
+    pool, y = toy_pool()
+    rows = labeled_slice(y)
+    config = replace(fast(initial_config()), dropout=0.0, lr=1e-2,
+                     stop_at_loss_fraction=0.2, max_epochs=60)
+    model = train(pool[rows], y[rows], pool, config)
+    assert model.epochs_run < 60
+    assert model.loss_history[-1] <= 0.2 * model.loss_history[0]
+    assert all(loss > 0.2 * model.loss_history[0] for loss in model.loss_history[1:-1])
+
+
+def test_it_runs_max_epochs_when_the_fraction_is_never_reached() -> None:
+    pool, y = toy_pool()
+    rows = labeled_slice(y)
+    config = replace(fast(initial_config()), stop_at_loss_fraction=1e-9, max_epochs=3)
+    seen: list[tuple[int, int]] = []
+    model = train(pool[rows], y[rows], pool, config, progress=lambda d, t: seen.append((d, t)))
+    assert model.epochs_run == 3 and seen == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_it_trains_without_a_pool_from_labeled_negatives_alone() -> None:
+    pool, y = toy_pool()
+    rows = labeled_slice(y)
+    model = train(pool[rows], y[rows], None, fast(initial_config()))
+    assert model.predict_proba(pool[:10]).shape == (10,)
+
+
+@pytest.mark.parametrize(
+    ("labels", "error"),
+    [
+        (np.zeros(90, dtype=np.int64), NotEnoughLabelsError),
+        (np.full(90, 2), InvalidLabelError),
+        (np.ones(89, dtype=np.int64), DimensionMismatchError),
+    ],
+)
+def test_it_rejects_bad_labels(labels: np.ndarray, error: type[Exception]) -> None:
+    pool, y = toy_pool()
+    rows = labeled_slice(y)
+    with pytest.raises(error):
+        train(pool[rows], labels, pool, fast(initial_config()))
+
+
+def test_it_rejects_a_pool_of_another_width() -> None:
+    pool, y = toy_pool()
+    rows = labeled_slice(y)
+    with pytest.raises(DimensionMismatchError):
+        train(pool[rows], y[rows], pool[:, :8], fast(initial_config()))
+
+
+def test_it_scores_in_bf16_close_to_fp32_and_in_any_chunking() -> None:
+    pool, y = toy_pool()
+    rows = labeled_slice(y)
+    model = train(pool[rows], y[rows], pool, fast(later_config()))
+    fp32 = score_pool(model, pool, precision="fp32")
+    np.testing.assert_allclose(score_pool(model, pool, chunk_rows=333), score_pool(model, pool), rtol=1e-4)
+    np.testing.assert_allclose(score_pool(model, pool), fp32, atol=0.03)
+    np.testing.assert_allclose(model.predict_proba(pool), fp32, rtol=1e-5, atol=1e-6)
+    progress: list[int] = []
+    score_pool(model, pool, chunk_rows=1_500, progress=lambda done, total: progress.append(done))
+    assert progress == [1_500, 3_000, 4_000]
+
+
+def test_it_uses_the_paper_layer_sizes() -> None:
+    assert initial_config().hidden == (16,) and later_config().hidden == (128, 128, 128)
+    config = later_config()
+    assert (config.dropout, config.weight_decay, config.lr, config.epochs) == (0.5, 1e-4, 1e-4, 10)
