@@ -130,6 +130,17 @@ class PoolSerializer(serializers.ModelSerializer[Pool]):
         model = Pool
         fields = ["id", "project", "name", "source", "encoder", "status", "item_count", "created_at"]
         read_only_fields = ["status"]
+        extra_kwargs = {"source": {"required": True, "allow_blank": False}}
+
+    def validate_source(self, value: str) -> str:
+        from labeling.sources import allowed_source
+
+        return allowed_source(value)
+
+    def validate_encoder(self, value: str) -> str:
+        from labeling.sources import known_encoder
+
+        return known_encoder(value)
 
 
 class ItemSerializer(serializers.ModelSerializer[Item]):

@@ -109,3 +109,18 @@ def retract_answer(*, user: Any, answer: Answer) -> Answer:
                 item_id=locked.assignment.item_id, concept=concept, source=LabelSource.EXPERT
             ).delete()
     return locked
+
+
+def create_batch(*, concept: Any, kind: str, items: list[int], assignee: Any, round: int = 0,
+                 selection: str = "manual", params: dict[str, Any] | None = None) -> Any:
+    """A batch of ``items`` (item ids, in rating order), each assigned to ``assignee``."""
+    from labeling.models import Batch
+
+    with transaction.atomic():
+        batch = Batch.objects.create(concept=concept, kind=kind, round=round, selection=selection,
+                                     selection_params=params or {}, created_by=assignee)
+        Assignment.objects.bulk_create(
+            Assignment(batch=batch, item_id=item_id, assignee=assignee, position=position)
+            for position, item_id in enumerate(items)
+        )
+    return batch

@@ -9,7 +9,6 @@ def register(router: DefaultRouter) -> None:
     router.register("memberships", views.MembershipViewSet)
     router.register("cohorts", views.CohortViewSet)
     router.register("concepts", views.ConceptViewSet)
-    router.register("pools", views.PoolViewSet)
     router.register("items", views.ItemViewSet)
     router.register("templates", views.TaskTemplateViewSet)
     router.register("assessment-sets", views.AssessmentSetViewSet)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from labeling.models import Concept, Project
+from labeling.models import Concept, Pool, Project
 
 
 class ModelVersion(models.Model):
@@ -16,6 +16,8 @@ class ModelVersion(models.Model):
         CROWD = "crowd", "Aggregated crowd labels"
 
     concept = models.ForeignKey(Concept, on_delete=models.CASCADE, related_name="model_versions")
+    pool = models.ForeignKey(Pool, null=True, on_delete=models.SET_NULL, related_name="model_versions",
+                             help_text="The pool it was trained on and scored.")
     number = models.PositiveIntegerField()
     round = models.PositiveIntegerField(default=0)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.EXPERT)
@@ -53,6 +55,8 @@ class Job(models.Model):
     result = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the process running it.")
+    attempts = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -1,12 +1,19 @@
-from django.urls import URLPattern
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from modeling import views
+from modeling import studio_views
 
 
 def register(router: DefaultRouter) -> None:
-    router.register("model-versions", views.ModelVersionViewSet)
-    router.register("jobs", views.JobViewSet)
+    router.register("pools", studio_views.PoolViewSet)
+    router.register("model-versions", studio_views.ModelVersionViewSet)
+    router.register("jobs", studio_views.JobViewSet)
 
 
-urlpatterns: list[URLPattern] = []
+urlpatterns = [
+    path("concepts/<int:pk>/expand/", studio_views.ExpandView.as_view(), name="concept-expand"),
+    path("concepts/<int:pk>/train/", studio_views.TrainView.as_view(), name="concept-train"),
+    path("concepts/<int:pk>/rounds/", studio_views.RoundView.as_view(), name="concept-rounds"),
+    path("concepts/<int:pk>/evaluation-set/", studio_views.EvaluationSetView.as_view(), name="concept-evaluation-set"),
+    path("concepts/<int:pk>/metrics/", studio_views.MetricsView.as_view(), name="concept-metrics"),
+]

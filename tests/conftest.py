@@ -21,7 +21,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture
-def world(db: Any, tmp_path: Path) -> World:
+def world(db: Any, tmp_path: Path, settings: Any) -> World:
+    settings.POOL_ROOTS = [tmp_path]
+    settings.POOLS_DIR = tmp_path / "pools"
     return build_world(tmp_path / "images")
 
 

@@ -90,3 +90,16 @@ def test_it_rejects_an_unknown_policy() -> None:
 
     with pytest.raises(InvalidAnswersError, match="unknown policy"):
         simulate(replace(SMALL, policy="random"))
+
+
+def test_methods_can_share_worlds() -> None:
+    from dataclasses import replace
+
+    from aggregation.engine.simulate import make_worlds
+
+    worlds = make_worlds(SMALL)
+    assert simulate(SMALL, worlds).error_rate == simulate(SMALL).error_rate
+    sv = simulate(replace(SMALL, method="sv"), worlds)
+    assert sv.items_labeled > 0
+    with pytest.raises(InvalidAnswersError, match="do not match"):
+        simulate(replace(SMALL, n_items=10), worlds)

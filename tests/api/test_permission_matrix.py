@@ -35,7 +35,7 @@ RESOURCES: dict[str, tuple[str, Url, Payload | None, Payload | None]] = {
                 lambda w: {"description": "night shift"}),
     "concepts": ("concepts", detail("concepts", "concept"), lambda w: {"project": w.fish.pk, "name": "bluefin"},
                  lambda w: {"description": "top grade"}),
-    "pools": ("pools", detail("pools", "pool"), lambda w: {"project": w.fish.pk, "name": "p2"},
+    "pools": ("pools", detail("pools", "pool"), lambda w: {"project": w.fish.pk, "name": "p2", "source": w.pool.source},
               lambda w: {"encoder": "offline"}),
     "items": ("items", first_item, lambda w: {"pool": w.pool.pk, "key": "new.png"}, lambda w: {"row": 9}),
     "templates": ("templates", detail("templates", "template"),

@@ -1,0 +1,187 @@
+"""The job functions of the expert loop. Each runs outside any request, reports progress,
+and returns a small JSON result; on an exception the runner marks the job failed and
+everything already written (items, embeddings, labels, batches) stays as it was."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.db import transaction
+
+from labeling import services as labeling_services
+from labeling.choices import BatchKind, PoolStatus
+from labeling.events import publish
+from labeling.models import Concept, Item, Pool
+from modeling import evaluation, storage, studio
+from modeling.engine.active import next_batch
+from modeling.engine.embedding import embed_source
+from modeling.engine.expansion import expand
+from modeling.engine.index import build_index
+from modeling.engine.trainer import TrainedModel, initial_config, later_config, score_pool, train
+from modeling.jobs.registry import Reporter, job
+from modeling.models import Job, ModelVersion
+
+SKIPPED_SHOWN = 20
+
+
+@job("embed_pool")
+def embed_pool(job_row: Job, progress: Reporter) -> dict[str, Any]:
+    """Embed a pool's images into its store, register its items, build its index."""
+    pool = Pool.objects.get(pk=job_row.params["pool"])
+    Pool.objects.filter(pk=pool.pk).update(status=PoolStatus.EMBEDDING)
+    try:
+        result = embed_source(Path(pool.source), storage.encoder_for(pool.encoder), storage.store_dir(pool),
+                              progress=lambda done, total: progress(done, total, "Embedding images"))
+        progress(0, 1, "Building the index")
+        _register_items(pool, list(result.store.keys))
+        build_index(result.store.vectors).save(storage.index_path(pool))
+    except BaseException:
+        Pool.objects.filter(pk=pool.pk).update(status=PoolStatus.FAILED)
+        raise
+    Pool.objects.filter(pk=pool.pk).update(status=PoolStatus.READY, embedding_path=str(storage.store_dir(pool)))
+    return {"pool": pool.pk, "items": len(result.store), "skipped": len(result.skipped),
+            "skipped_keys": [f"{key}: {reason}" for key, reason in result.skipped[:SKIPPED_SHOWN]]}
+
+
+def _register_items(pool: Pool, keys: list[str]) -> None:
+    """One Item per store row (new keys created, existing ones get their row)."""
+    existing = dict(Item.objects.filter(pool=pool).values_list("key", "id"))
+    with transaction.atomic():
+        Item.objects.bulk_create([Item(pool=pool, key=k, row=r) for r, k in enumerate(keys) if k not in existing],
+                                 batch_size=2000)
+        moved = [Item(pk=existing[k], row=r) for r, k in enumerate(keys) if k in existing]
+        Item.objects.bulk_update(moved, ["row"], batch_size=2000)
+
+
+@job("expand")
+def expand_concept(job_row: Job, progress: Reporter) -> dict[str, Any]:
+    """Nearest items of every phrase, a seeded random ``size`` of them to rate (round 0)."""
+    concept, pool = _concept_and_pool(job_row)
+    store = storage.open_store(pool)
+    encoder = storage.encoder_for(pool.encoder)
+    progress(0, 2, "Encoding phrases")
+    positives = encoder.encode_texts(concept.all_positive_phrases)
+    negatives = encoder.encode_texts(concept.negative_phrases) if concept.negative_phrases else positives[:0]
+    progress(1, 2, "Searching the pool")
+    found = expand(storage.open_index(pool, store), positives, negatives,
+                   per_phrase=job_row.params.get("per_phrase", 100), sample=job_row.params.get("size", 100),
+                   rng=np.random.default_rng(job_row.params.get("seed", 0)),
+                   exclude=studio.asked_rows(concept, pool))
+    batch = _rating_batch(concept, pool, found.batch, round=studio.next_round(concept), selection="expansion",
+                          params={"pool": pool.pk, "candidates": int(len(found.candidates))})
+    return {"batch": batch.pk, "size": len(found.batch), "candidates": int(len(found.candidates))}
+
+
+@job("train")
+def train_model(job_row: Job, progress: Reporter) -> dict[str, Any]:
+    """Train the next model version on the expert's labels and score the whole pool."""
+    concept, pool = _concept_and_pool(job_row)
+    version, timings = _train_and_score(concept, pool, job_row, progress)
+    return {"model_version": version.pk, "number": version.number, "labels": version.label_count, **timings}
+
+
+@job("al_round")
+def active_learning_round(job_row: Job, progress: Reporter) -> dict[str, Any]:
+    """Optionally retrain, then choose the next batch with an AL strategy from the model's scores."""
+    concept, pool = _concept_and_pool(job_row)
+    timings: dict[str, float] = {}
+    version = studio.latest_model(concept, pool)
+    if job_row.params.get("train") or version is None:
+        version, timings = _train_and_score(concept, pool, job_row, progress)
+    started = time.perf_counter()
+    strategy, size = job_row.params.get("strategy", "margin"), int(job_row.params.get("batch_size", 100))
+    rows, labels, _ = studio.expert_labels(concept, pool)
+    asked = studio.asked_rows(concept, pool)
+    store = storage.open_store(pool)
+    chosen = next_batch(strategy, np.load(storage.scores_path(version)), size, asked,
+                        _labels_for(asked, rows, labels), np.random.default_rng(job_row.params.get("seed", 0)),
+                        embeddings=store.vectors)
+    batch = _rating_batch(concept, pool, chosen, round=studio.next_round(concept), selection=strategy,
+                          params={"pool": pool.pk, "model_version": version.pk, "batch_size": size})
+    timings["select_seconds"] = round(time.perf_counter() - started, 3)
+    return {"batch": batch.pk, "size": len(chosen), "model_version": version.pk, **timings}
+
+
+@job("evaluation_set")
+def evaluation_set(job_row: Job, progress: Reporter) -> dict[str, Any]:
+    """The stratified evaluation sample over every model (and zero-shot), as a batch to rate."""
+    concept, pool = _concept_and_pool(job_row)
+    progress(0, 1, "Scoring models and sampling strata")
+    sample, _ = evaluation.evaluation_sample(concept, pool, k=int(job_row.params.get("k", evaluation.DEFAULT_K)))
+    already = {int(r) for r in studio.asked_rows(concept, pool)}
+    new_rows = np.array([r for r in sample.indices if int(r) not in already], dtype=np.int64)
+    batch = labeling_services.create_batch(
+        concept=concept, kind=BatchKind.EVALUATION, items=studio.items_for_rows(pool, new_rows),
+        assignee=concept.owner, round=studio.next_round(concept) - 1 if studio.next_round(concept) else 0,
+        selection="stratified", params={"pool": pool.pk, "k": sample.k, "models": sorted(sample.models)})
+    publish(concept.project_id, "batch.created", studio.batch_event(batch, len(new_rows)))
+    return {"batch": batch.pk, "size": len(new_rows), "sample": int(len(sample.indices))}
+
+
+@job("score_pool")
+def score_other_pool(job_row: Job, progress: Reporter) -> dict[str, Any]:
+    """Score a pool with a stored model version; keep the scores and report the top items."""
+    version = ModelVersion.objects.select_related("concept").get(pk=job_row.params["model_version"])
+    pool = Pool.objects.get(pk=job_row.params["pool"])
+    model = TrainedModel.load(storage.model_path(version))
+    scores = score_pool(model, storage.open_store(pool).features, progress=lambda d, t: progress(d, t, "Scoring"))
+    out = storage.pool_dir(pool) / "scores" / f"model-{version.pk}.npy"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(out, scores)
+    top = np.argpartition(-scores, min(20, len(scores) - 1))[:20]
+    top = top[np.argsort(-scores[top])]
+    items = dict(Item.objects.filter(pool=pool, row__in=[int(r) for r in top]).values_list("row", "id"))
+    return {"pool": pool.pk, "scored": int(len(scores)), "scores_file": str(out),
+            "top": [{"item": items.get(int(r)), "score": round(float(scores[r]), 4)} for r in top]}
+
+
+def _concept_and_pool(job_row: Job) -> tuple[Concept, Pool]:
+    return (Concept.objects.get(pk=job_row.params["concept"]), Pool.objects.get(pk=job_row.params["pool"]))
+
+
+def _labels_for(asked: np.ndarray, rows: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Labels aligned with ``asked``; asked-but-unrated rows count as negatives for balance."""
+    lookup = dict(zip(rows.tolist(), labels.tolist()))
+    return np.array([lookup.get(int(r), 0) for r in asked], dtype=np.int64)
+
+
+def _rating_batch(concept: Concept, pool: Pool, rows: np.ndarray, **kw: Any) -> Any:
+    batch = labeling_services.create_batch(concept=concept, kind=BatchKind.EXPERT_RATING,
+                                           items=studio.items_for_rows(pool, rows), assignee=concept.owner, **kw)
+    publish(concept.project_id, "batch.created", studio.batch_event(batch, len(rows)))
+    return batch
+
+
+def _train_and_score(concept: Concept, pool: Pool, job_row: Job, progress: Reporter) -> tuple[ModelVersion, dict[str, float]]:
+    rows, labels, card = studio.expert_labels(concept, pool)
+    number = studio.next_model_number(concept)
+    config = initial_config() if number == 1 else later_config()
+    store = storage.open_store(pool)
+    started = time.perf_counter()
+    model = train(store.features[rows], labels, store.features, config,
+                  progress=lambda d, t: progress(d, t, f"Training model v{number}"), exclude=rows)
+    trained = time.perf_counter()
+    scores = score_pool(model, store.features, progress=lambda d, t: progress(d, t, "Scoring the pool"))
+    version = ModelVersion(concept=concept, pool=pool, number=number, round=max(studio.next_round(concept) - 1, 0),
+                           config=_jsonable(dataclasses.asdict(config)), label_count=len(labels), training_labels=card)
+    for path in (storage.model_path(version), storage.scores_path(version)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(storage.model_path(version))
+    np.save(storage.scores_path(version), scores)
+    version.file_path = str(storage.model_path(version))
+    version.save()
+    publish(concept.project_id, "metrics.updated", {"concept": concept.pk, "model_version": version.pk})
+    timings = {"train_seconds": round(trained - started, 3), "score_seconds": round(time.perf_counter() - trained, 3)}
+    return version, timings
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value if isinstance(value, (int, float, str, bool)) or value is None else str(value)

@@ -1,0 +1,94 @@
+"""Running one job: status, throttled progress, live events, failure capture.
+
+The same ``run_job`` runs on the in-process thread pool and on Celery workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from typing import Any
+
+from django.db import close_old_connections, transaction
+from django.utils import timezone
+
+from labeling.events import publish
+from modeling.jobs.registry import function_for
+from modeling.models import Job
+
+log = logging.getLogger(__name__)
+PROGRESS_EVERY_SECONDS = 0.3
+
+
+def this_worker() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def job_event(job: Job) -> dict[str, Any]:
+    return {"job": job.pk, "kind": job.kind, "status": job.status, "done": job.done, "total": job.total,
+            "message": job.message}
+
+
+class _Progress:
+    """Writes progress to the row and the websocket, at most every 0.3 s (and at the end)."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.last = 0.0
+
+    def __call__(self, done: int, total: int, message: str = "") -> None:
+        now = time.monotonic()
+        if now - self.last < PROGRESS_EVERY_SECONDS and done < total:
+            return
+        self.last = now
+        self.job.done, self.job.total = max(done, 0), max(total, 0)
+        self.job.message = message[:500] or self.job.message
+        Job.objects.filter(pk=self.job.pk).update(done=self.job.done, total=self.job.total, message=self.job.message)
+        publish(self.job.project_id, "job.progress", job_event(self.job))
+
+
+def _claim(job_id: int) -> Job | None:
+    """Mark the job running, unless another runner already took it or it was cancelled."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.status != Job.Status.QUEUED:
+            return None
+        job.status, job.started_at, job.worker = Job.Status.RUNNING, timezone.now(), this_worker()
+        job.attempts += 1
+        job.error = ""
+        job.save(update_fields=["status", "started_at", "worker", "attempts", "error"])
+    return job
+
+
+def run_job(job_id: int) -> None:
+    close_old_connections()
+    try:
+        job = _claim(job_id)
+        if job is None:
+            return
+        publish(job.project_id, "job.progress", job_event(job))
+        try:
+            result = function_for(job.kind)(job, _Progress(job))
+        except Exception as exc:  # any failure of the work is reported on the job, never lost
+            log.exception("Job %s (%s) failed", job.pk, job.kind)
+            _finish(job, Job.Status.FAILED, error=_describe(exc))
+        else:
+            _finish(job, Job.Status.SUCCEEDED, result=result or {})
+    finally:
+        close_old_connections()
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc).strip() or exc.__class__.__name__
+    return f"{exc.__class__.__name__}: {text}"[:2000]
+
+
+def _finish(job: Job, status: str, *, result: dict[str, Any] | None = None, error: str = "") -> None:
+    job.status, job.finished_at, job.error = status, timezone.now(), error
+    job.result = result if result is not None else job.result
+    if status == Job.Status.SUCCEEDED and job.total:
+        job.done = job.total
+    job.save(update_fields=["status", "finished_at", "error", "result", "done"])
+    publish(job.project_id, "job.finished", {**job_event(job), "result": job.result, "error": job.error})

@@ -1,0 +1,64 @@
+"""The expert loop's state, read from the database as arrays for the engines.
+
+Pool rows are the bridge: an Item's ``row`` is its row in the pool's embedding store,
+so labels become ``(rows, y)`` arrays and engine outputs (row indices) become items.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from django.db.models import Max
+
+from labeling.choices import BatchKind, LabelSource
+from labeling.models import Assignment, Batch, Concept, Item, Label, Pool
+from modeling.models import ModelVersion
+
+EXPERT_KINDS = (BatchKind.EXPERT_RATING, BatchKind.EVALUATION)
+
+
+def expert_labels(concept: Concept, pool: Pool) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
+    """Store rows (n,) int64 and labels (n,) {0,1} of the expert's labels in ``pool``,
+    plus ``[[item_id, value], ...]`` for the model card."""
+    rows = list(
+        Label.objects.filter(concept=concept, source=LabelSource.EXPERT, item__pool=pool, item__row__isnull=False)
+        .order_by("item__row").values_list("item__row", "value", "item_id")
+    )
+    row_array = np.array([r for r, _, _ in rows], dtype=np.int64)
+    labels = np.array([int(v) for _, v, _ in rows], dtype=np.int64)
+    return row_array, labels, [[item_id, int(v)] for _, v, item_id in rows]
+
+
+def asked_rows(concept: Concept, pool: Pool) -> np.ndarray:
+    """Rows already put to the expert for this concept (rated or waiting): never asked again."""
+    rows = Assignment.objects.filter(
+        batch__concept=concept, batch__kind__in=EXPERT_KINDS, item__pool=pool, item__row__isnull=False
+    ).values_list("item__row", flat=True)
+    labeled = Label.objects.filter(concept=concept, source=LabelSource.EXPERT, item__pool=pool,
+                                   item__row__isnull=False).values_list("item__row", flat=True)
+    return np.unique(np.fromiter([*rows, *labeled], dtype=np.int64))
+
+
+def items_for_rows(pool: Pool, rows: np.ndarray) -> list[int]:
+    """Item ids for store ``rows``, in the same order."""
+    by_row = dict(Item.objects.filter(pool=pool, row__in=[int(r) for r in rows]).values_list("row", "id"))
+    return [by_row[int(r)] for r in rows if int(r) in by_row]
+
+
+def next_round(concept: Concept) -> int:
+    latest = Batch.objects.filter(concept=concept, kind=BatchKind.EXPERT_RATING).aggregate(m=Max("round"))["m"]
+    return 0 if latest is None else latest + 1
+
+
+def latest_model(concept: Concept, pool: Pool) -> ModelVersion | None:
+    return ModelVersion.objects.filter(concept=concept, pool=pool).order_by("-number").first()
+
+
+def next_model_number(concept: Concept) -> int:
+    latest = ModelVersion.objects.filter(concept=concept).aggregate(m=Max("number"))["m"]
+    return 1 if latest is None else latest + 1
+
+
+def batch_event(batch: Batch, size: int) -> dict[str, Any]:
+    return {"batch": batch.pk, "concept": batch.concept_id, "kind": batch.kind, "round": batch.round, "size": size}

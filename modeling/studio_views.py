@@ -1,0 +1,179 @@
+"""The expert loop's API: start jobs for a concept, read its metrics, handle pools and models.
+
+Thin views: an input serializer validates, the access policy decides, a job does the work.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from labeling import permissions
+from labeling.choices import PoolStatus
+from labeling.errors import Conflict
+from labeling.models import Concept, Pool
+from labeling.views import PoolViewSet as BasePoolViewSet
+from modeling import evaluation, jobs, storage
+from modeling.engine.active import STRATEGIES
+from modeling.models import Job, ModelVersion
+from modeling.serializers import JobSerializer, ModelVersionSerializer
+from modeling.views import JobViewSet as BaseJobViewSet
+from modeling.views import ModelVersionViewSet as BaseModelVersionViewSet
+
+
+class PoolInput(serializers.Serializer[Any]):
+    pool = serializers.IntegerField(min_value=1)
+
+
+class ExpandInput(PoolInput):
+    size = serializers.IntegerField(min_value=1, max_value=1000, default=100)
+    per_phrase = serializers.IntegerField(min_value=1, max_value=1000, default=100)
+    seed = serializers.IntegerField(default=0)
+
+
+class RoundInput(PoolInput):
+    strategy = serializers.ChoiceField(choices=sorted(STRATEGIES), default="margin")
+    batch_size = serializers.IntegerField(min_value=1, max_value=1000, default=100)
+    train = serializers.BooleanField(default=False, help_text="Retrain on the current labels first.")
+    seed = serializers.IntegerField(default=0)
+
+
+class EvaluationInput(PoolInput):
+    k = serializers.IntegerField(min_value=1, max_value=200, default=evaluation.DEFAULT_K)
+
+
+def _ready_pool(pool_id: int, concept: Concept) -> Pool:
+    pool = Pool.objects.filter(pk=pool_id, project_id=concept.project_id).first()
+    if pool is None:
+        raise serializers.ValidationError({"pool": "No such pool in this concept's project."})
+    if pool.status != PoolStatus.READY:
+        raise Conflict(f"Pool {pool.name!r} is not ready yet (it is {pool.status}).")
+    return pool
+
+
+class ConceptJobView(APIView):
+    """POST starts a job of ``kind`` for a concept the requester owns."""
+
+    kind = ""
+    input_class: type[PoolInput] = PoolInput
+
+    def post(self, request: Request, pk: int) -> Response:
+        concept = get_object_or_404(permissions.visible("concept", request.user, Concept.objects.all()), pk=pk)
+        permissions.require_write("concept", request.user, concept.project, concept)
+        data = self.input_class(data=request.data)
+        data.is_valid(raise_exception=True)
+        pool = _ready_pool(data.validated_data["pool"], concept)
+        params = {**data.validated_data, "concept": concept.pk, "pool": pool.pk}
+        created = jobs.enqueue(concept.project, self.kind, params, request.user)
+        return Response(JobSerializer(created).data, status=status.HTTP_202_ACCEPTED)
+
+
+def _job_view(kind: str, input_class: type[PoolInput], summary: str) -> type[ConceptJobView]:
+    view = type(f"{kind.title().replace('_', '')}View", (ConceptJobView,), {"kind": kind, "input_class": input_class})
+    view.post = extend_schema(request=input_class, responses={202: JobSerializer}, summary=summary)(view.post)
+    return view
+
+
+ExpandView = _job_view("expand", ExpandInput, "Find images for the concept's phrases: a rating batch")
+TrainView = _job_view("train", PoolInput, "Train the next model version on the expert's labels")
+RoundView = _job_view("al_round", RoundInput, "Choose the next batch by active learning")
+EvaluationSetView = _job_view("evaluation_set", EvaluationInput, "Build the stratified evaluation set")
+
+
+class MetricsView(APIView):
+    @extend_schema(responses={200: dict}, summary="Metrics of zero-shot and every model, against labels spent")
+    def get(self, request: Request, pk: int) -> Response:
+        concept = get_object_or_404(permissions.visible("concept", request.user, Concept.objects.all()), pk=pk)
+        pool_id = request.query_params.get("pool")
+        pools = Pool.objects.filter(project_id=concept.project_id, status=PoolStatus.READY)
+        pool = pools.filter(pk=pool_id).first() if pool_id and pool_id.isdigit() else pools.first()
+        body = evaluation.concept_metrics(concept, pool) if pool else {"zero_shot": None, "models": [],
+                                                                       "evaluation": {"batch": None, "size": 0,
+                                                                                      "rated": 0}}
+        return Response({**body, "pool": pool.pk if pool else None, "strategies": sorted(STRATEGIES)})
+
+
+class PoolViewSet(BasePoolViewSet):
+    """Pools, with embedding as a job: creating a pool starts it; ``embed`` starts it again."""
+
+    def perform_create(self, serializer: Any) -> None:
+        super().perform_create(serializer)
+        jobs.enqueue(serializer.instance.project, "embed_pool", {"pool": serializer.instance.pk}, self.request.user)
+
+    @extend_schema(request=None, responses={202: JobSerializer})
+    @action(detail=True, methods=["post"])
+    def embed(self, request: Request, pk: str | None = None) -> Response:
+        pool = self.get_object()
+        permissions.require_write("pool", request.user, pool.project, pool)
+        created = jobs.enqueue(pool.project, "embed_pool", {"pool": pool.pk}, request.user)
+        return Response(JobSerializer(created).data, status=status.HTTP_202_ACCEPTED)
+
+
+class JobViewSet(BaseJobViewSet):
+    def get_queryset(self) -> QuerySet[Any]:
+        queryset = super().get_queryset()
+        project = self.request.query_params.get("project")
+        return queryset.filter(project_id=int(project)) if project and project.isdigit() else queryset
+
+    @extend_schema(request=None, responses={202: JobSerializer})
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, pk: str | None = None) -> Response:
+        row = self.get_object()
+        permissions.require_write("job", request.user, row.project, row)
+        return Response(JobSerializer(jobs.retry(row)).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ModelVersionViewSet(BaseModelVersionViewSet):
+    def get_queryset(self) -> QuerySet[Any]:
+        queryset = super().get_queryset()
+        concept = self.request.query_params.get("concept")
+        return queryset.filter(concept_id=int(concept)) if concept and concept.isdigit() else queryset
+
+    @extend_schema(responses={(200, "application/zip"): bytes})
+    @action(detail=True, methods=["get"])
+    def download(self, request: Request, pk: str | None = None) -> HttpResponse:
+        version = self.get_object()
+        path = storage.model_path(version)
+        if not path.exists():
+            raise Conflict("The model file of this version is missing from the pool storage.")
+        card = {"concept": version.concept.name, "version": version.number, "round": version.round,
+                "source": version.source, "config": version.config, "labels": version.label_count,
+                "training_labels": version.training_labels, "metrics": version.metrics,
+                "created_at": version.created_at.isoformat(), "pool": version.pool_id,
+                "input": "pool embedding features (the encoder's classifier features)"}
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.write(path, "model.pt")
+            archive.writestr("card.json", json.dumps(card, indent=2))
+        name = f"{version.concept.name.replace(' ', '-')}-v{version.number}.zip"
+        response = HttpResponse(buffer.getvalue(), content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+    @extend_schema(request=PoolInput, responses={202: JobSerializer})
+    @action(detail=True, methods=["post"])
+    def score(self, request: Request, pk: str | None = None) -> Response:
+        version = self.get_object()
+        permissions.require_write("model_version", request.user, version.concept.project, version)
+        data = PoolInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        pool = _ready_pool(data.validated_data["pool"], version.concept)
+        created = jobs.enqueue(version.concept.project, "score_pool", {"model_version": version.pk, "pool": pool.pk},
+                               request.user)
+        return Response(JobSerializer(created).data, status=status.HTTP_202_ACCEPTED)
+
+
+__all__ = ["EvaluationSetView", "ExpandView", "Job", "JobViewSet", "MetricsView", "ModelVersion",
+           "ModelVersionViewSet", "PoolViewSet", "RoundView", "TrainView"]
