@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,32 +31,29 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     return out, time.perf_counter() - start
 
 
-def rss_bytes() -> int:
-    """Current resident set size of this process (Linux /proc)."""
-    with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
 
 
 @contextmanager
-def peak_rss(interval: float = 0.002) -> Iterator[dict[str, int]]:
-    """Sample RSS in a thread while the block runs; yields a dict that gets
-    ``before`` and ``peak`` (bytes) when the block ends."""
-    box = {"before": rss_bytes(), "peak": 0}
-    stop = threading.Event()
+def peak_rss() -> Iterator[dict[str, int]]:
+    """Peak resident memory of the block, from the kernel's own high-water mark.
 
-    def sample() -> None:
-        while not stop.is_set():
-            box["peak"] = max(box["peak"], rss_bytes())
-            time.sleep(interval)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
+    Writing "5" to /proc/self/clear_refs resets VmHWM to the current RSS (Linux >= 4.0),
+    so VmHWM read after the block is the exact peak during it -- no sampling, no
+    GIL-bound sampler thread that could miss a short spike. Yields a dict that gets
+    ``before`` (RSS entering the block) and ``peak`` (bytes) when the block ends."""
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")
+    box = {"before": _status_kb("VmRSS") * 1024, "peak": 0}
     try:
         yield box
     finally:
-        stop.set()
-        thread.join()
-        box["peak"] = max(box["peak"], rss_bytes())
+        box["peak"] = _status_kb("VmHWM") * 1024
 
 
 def print_table(title: str, header: list[str], rows: list[list[Any]]) -> None:

@@ -5,9 +5,9 @@ Every (implementation, method, size) runs in a fresh subprocess that generates t
 same synthetic data from the same seed (workers with accuracies U(0.6, 0.95), 5
 distinct workers per task), builds its native input (three int64 arrays for ours, a
 pandas DataFrame of the same ints for crowd-kit), then times the method alone. Peak
-memory is sampled from /proc every 2 ms during the call and reported baseline-
-subtracted (peak RSS during the call minus RSS just before it: what the method itself
-allocates); the process's absolute ru_maxrss is reported too. A crowd-kit run that
+memory is the kernel's high-water mark (VmHWM, reset through /proc/self/clear_refs
+just before the call) minus the RSS just before the call: what the method itself
+allocates on top of its input; the process's absolute ru_maxrss is reported too. A crowd-kit run that
 exceeds ``--budget`` seconds is killed and reported as "did not finish within X s".
 
 Targets: >= 10x faster than crowd-kit at equal accuracy, <= 1/3 of its peak memory;

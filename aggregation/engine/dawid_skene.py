@@ -46,7 +46,7 @@ class DSDesign:
     """Sparse answer indicators, built once per run."""
 
     a: sp.csr_matrix  # (n_tasks, n_workers*K): 1 where worker j answered l on task t
-    a_t: sp.csr_matrix  # its transpose, CSR for a fast M-step product
+    a_t: sp.csc_matrix  # its transpose: a CSC view of the same arrays, no copy
     observed: BoolArray  # (n_workers, K answered): pairs the worker used at least once
 
 
@@ -57,7 +57,7 @@ def design(answers: Answers) -> DSDesign:
     ones = np.ones(answers.n_answers, dtype=np.float64)
     a = sp.csr_matrix((ones, (answers.tasks, col)), shape=(answers.n_tasks, w * k))
     observed = np.bincount(col, minlength=w * k).reshape(w, k) > 0
-    return DSDesign(a, a.T.tocsr(), observed)
+    return DSDesign(a, a.T, observed)
 
 
 def pseudo_counts(accuracies: FloatArray, n_classes: int, strength: float) -> FloatArray:

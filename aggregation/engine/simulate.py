@@ -98,15 +98,19 @@ def _wrong(truth: IntArray, k: int, rng: np.random.Generator) -> IntArray:
     return out
 
 
-def make_world(cfg: SimulationConfig, rng: np.random.Generator) -> World:
-    """Draw labelers, items, per-item labeler orders, answers and accuracies."""
+def make_world(
+    cfg: SimulationConfig, rng: np.random.Generator, assess_rng: np.random.Generator | None = None
+) -> World:
+    """Draw labelers, items, per-item labeler orders, answers and accuracies. The
+    assessment set is drawn from ``assess_rng`` (default: ``rng``), so that the same
+    world can be told true or estimated accuracies."""
     n, m, k = cfg.n_items, cfg.n_labelers, cfg.n_classes
     acc = rng.uniform(*cfg.accuracy_range, size=m)
     truth = rng.integers(k, size=n)
     order = np.argsort(rng.random((n, m)), axis=1)
     right = rng.random((n, m)) < acc[order]
     answers = np.where(right, truth[:, None], _wrong(np.repeat(truth[:, None], m, 1), k, rng))
-    used = acc if cfg.accuracies == "true" else _assessed(cfg, acc, rng)
+    used = acc if cfg.accuracies == "true" else _assessed(cfg, acc, assess_rng or rng)
     return World(truth, order, answers.astype(np.int64), acc, used)
 
 
@@ -200,13 +204,32 @@ def _run_threshold(cfg: SimulationConfig, w: World, rep_seed: int) -> dict[str, 
     }
 
 
-def simulate(cfg: SimulationConfig) -> SimulationReport:
-    """Run ``cfg.repetitions`` independent worlds under the configured policy."""
+def make_worlds(cfg: SimulationConfig) -> list[World]:
+    """The ``cfg.repetitions`` worlds ``simulate(cfg)`` draws from ``cfg.seed``.
+
+    Repetition i uses its own streams (seed, i) and (seed, i, 1) for the assessment set,
+    so configurations differing only in the accuracy source see identical items,
+    labelers and answers."""
+    return [
+        make_world(
+            cfg, np.random.default_rng([cfg.seed, i]), np.random.default_rng([cfg.seed, i, 1])
+        )
+        for i in range(cfg.repetitions)
+    ]
+
+
+def simulate(cfg: SimulationConfig, worlds: list[World] | None = None) -> SimulationReport:
+    """Run ``cfg.repetitions`` independent worlds under the configured policy.
+
+    ``worlds`` (from ``make_worlds``) lets several methods or settings share the same
+    labelers, items and answers (common random numbers); they must match ``cfg``."""
     get_method(cfg.method)
     if cfg.policy not in ("threshold", "uncertainty"):
         raise InvalidAnswersError(f"unknown policy {cfg.policy!r}: threshold or uncertainty")
-    rng = np.random.default_rng(cfg.seed)
-    worlds = [make_world(cfg, rng) for _ in range(cfg.repetitions)]
+    if worlds is None:
+        worlds = make_worlds(cfg)
+    elif any(w.truth.size != cfg.n_items or w.order.shape[1] != cfg.n_labelers for w in worlds):
+        raise InvalidAnswersError("worlds do not match the configuration (items, labelers)")
     curve = None
     if cfg.policy == "threshold":
         rows = [_run_threshold(cfg, w, cfg.seed + i) for i, w in enumerate(worlds)]
