@@ -123,7 +123,8 @@ def build_world(image_dir: Path) -> World:
     label = Label.objects.create(item=items[0], concept=concept, value=True, source=LabelSource.EXPERT,
                                  method="expert")
     model_version = ModelVersion.objects.create(concept=concept, number=1, label_count=1)
-    job = Job.objects.create(project=fish, kind="embed_pool", created_by=people["ann"])
+    job = Job.objects.create(project=fish, kind="embed_pool", params={"pool": pool.pk}, status=Job.Status.SUCCEEDED,
+                             created_by=people["ann"])
     return World(fish=fish, birds=birds, pool=pool, items=items, concept=concept, other_concept=other_concept,
                  template=template, test_example=test_example, assessment=assessment, crowd_batch=crowd,
                  expert_batch=expert, bob_assignment=bob_assignment, cat_assignment=cat_assignment,

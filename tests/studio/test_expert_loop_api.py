@@ -1,0 +1,145 @@
+"""The expert loop through the API, end to end, on a small real pool with the real
+offline encoder: pool -> concept -> expansion -> rate -> train -> AL round -> evaluation
+set -> metrics -> download and reuse the model."""
+
+from __future__ import annotations
+
+import io
+import uuid
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from labeling.models import Assignment, Batch, Item
+from modeling.engine.trainer import TrainedModel
+from modeling.models import Job, ModelVersion
+from tests.people import World
+from tests.studio.conftest import run_queued_jobs
+
+pytestmark = pytest.mark.slow
+
+
+def rate_batch(api: Any, batch_id: int, positive_class: str = "airplane") -> int:
+    """The expert answers every open assignment of the batch from the item's folder (truth)."""
+    open_rows = api.get(f"/api/assignments/?batch={batch_id}&mine=1&status=open&limit=1000").json()["results"]
+    for row in open_rows:
+        key = Item.objects.get(pk=row["item"]).key
+        value = "yes" if key.split("/")[0] == positive_class else "no"
+        response = api.post("/api/answers/", {"assignment": row["id"], "value": value,
+                                              "client_id": str(uuid.uuid4())}, format="json")
+        assert response.status_code == 201, response.json()
+    return len(open_rows)
+
+
+def make_pool(api: Any, world: World, folder: Path) -> dict[str, Any]:
+    response = api.post("/api/pools/", {"project": world.fish.pk, "name": "cifar", "source": str(folder)},
+                        format="json")
+    assert response.status_code == 201, response.json()
+    [job] = run_queued_jobs()
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert job.result["items"] == 64 and job.done == job.total
+    return response.json()
+
+
+def test_it_runs_the_whole_expert_loop(api: Any, world: World, studio_settings: Any, cifar_folder: Path) -> None:
+    api.force_authenticate(world.ann)
+    pool = make_pool(api, world, cifar_folder)
+    concept = api.post("/api/concepts/", {"project": world.fish.pk, "name": "airplane",
+                                          "positive_phrases": ["jet plane"], "negative_phrases": ["bird"]},
+                       format="json").json()
+
+    job = api.post(f"/api/concepts/{concept['id']}/expand/", {"pool": pool["id"], "size": 30}, format="json")
+    assert job.status_code == 202 and job.json()["status"] == "queued"
+    [expanded] = run_queued_jobs()
+    first_batch = expanded.result["batch"]
+    assert expanded.result["size"] == 30
+    assert rate_batch(api, first_batch) == 30
+
+    api.post(f"/api/concepts/{concept['id']}/train/", {"pool": pool["id"]}, format="json")
+    [trained] = run_queued_jobs()
+    assert trained.status == Job.Status.SUCCEEDED, trained.error
+    v1 = ModelVersion.objects.get(pk=trained.result["model_version"])
+    assert v1.number == 1 and v1.config["hidden"] == [16] and v1.label_count == 30
+
+    api.post(f"/api/concepts/{concept['id']}/rounds/", {"pool": pool["id"], "strategy": "margin",
+                                                        "batch_size": 10}, format="json")
+    [round_job] = run_queued_jobs()
+    assert round_job.status == Job.Status.SUCCEEDED, round_job.error
+    second = Batch.objects.get(pk=round_job.result["batch"])
+    assert second.round == 1 and second.selection == "margin" and second.assignments.count() == 10
+    first_items = set(Assignment.objects.filter(batch_id=first_batch).values_list("item_id", flat=True))
+    assert not first_items & set(second.assignments.values_list("item_id", flat=True))  # never re-asked
+    rate_batch(api, second.pk)
+
+    api.post(f"/api/concepts/{concept['id']}/rounds/", {"pool": pool["id"], "batch_size": 5, "train": True},
+             format="json")
+    [retrain] = run_queued_jobs()
+    v2 = ModelVersion.objects.get(pk=retrain.result["model_version"])
+    assert v2.number == 2 and v2.config["hidden"] == [128, 128, 128] and v2.label_count == 40
+
+    before = api.get(f"/api/concepts/{concept['id']}/metrics/").json()
+    assert before["zero_shot"] is None and [m["number"] for m in before["models"]] == [1, 2]
+    api.post(f"/api/concepts/{concept['id']}/evaluation-set/", {"pool": pool["id"], "k": 3}, format="json")
+    [evaluation] = run_queued_jobs()
+    assert evaluation.status == Job.Status.SUCCEEDED, evaluation.error
+    assert Batch.objects.get(pk=evaluation.result["batch"]).kind == "evaluation"
+    rate_batch(api, evaluation.result["batch"])
+
+    metrics = api.get(f"/api/concepts/{concept['id']}/metrics/").json()
+    assert metrics["evaluation"]["rated"] == metrics["evaluation"]["size"] > 0
+    assert 0 <= metrics["zero_shot"]["auc_pr"] <= 1
+    for row in metrics["models"]:
+        assert 0 <= row["auc_pr"] <= 1 and row["auc_pr_low"] <= row["auc_pr"] <= row["auc_pr_high"]
+    assert "margin" in metrics["strategies"]
+
+
+def test_it_downloads_a_model_and_scores_a_pool_with_it(api: Any, world: World, studio_settings: Any,
+                                                       cifar_folder: Path) -> None:
+    api.force_authenticate(world.ann)
+    pool = make_pool(api, world, cifar_folder)
+    concept = api.post("/api/concepts/", {"project": world.fish.pk, "name": "airplane"}, format="json").json()
+    api.post(f"/api/concepts/{concept['id']}/expand/", {"pool": pool["id"], "size": 40}, format="json")
+    [expanded] = run_queued_jobs()
+    rate_batch(api, expanded.result["batch"])
+    api.post(f"/api/concepts/{concept['id']}/train/", {"pool": pool["id"]}, format="json")
+    [trained] = run_queued_jobs()
+
+    response = api.get(f"/api/model-versions/{trained.result['model_version']}/download/")
+    assert response.status_code == 200 and response["Content-Type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    assert sorted(archive.namelist()) == ["card.json", "model.pt"]
+    model_file = Path(studio_settings.POOLS_DIR) / "downloaded.pt"
+    model_file.write_bytes(archive.read("model.pt"))
+    assert TrainedModel.load(model_file).input_dim == 1280
+
+    api.post(f"/api/model-versions/{trained.result['model_version']}/score/", {"pool": pool["id"]}, format="json")
+    [scored] = run_queued_jobs()
+    assert scored.status == Job.Status.SUCCEEDED, scored.error
+    scores = np.load(scored.result["scores_file"])
+    assert scores.shape == (64,)
+    top_keys = Item.objects.filter(pk__in=[t["item"] for t in scored.result["top"][:10]]).values_list("key", flat=True)
+    assert sum(k.startswith("airplane/") for k in top_keys) >= 6  # 24 of 64 are airplanes
+
+
+def test_it_refuses_work_on_a_pool_that_is_not_ready(api: Any, world: World, studio_settings: Any) -> None:
+    api.force_authenticate(world.ann)
+    response = api.post(f"/api/concepts/{world.concept.pk}/expand/", {"pool": world.pool.pk}, format="json")
+    assert response.status_code == 409 and "not ready" in response.json()["error"]
+
+
+def test_it_lets_only_the_owner_start_concept_jobs(api: Any, world: World, studio_settings: Any) -> None:
+    for user, expected in [(world.eve, 403), (world.max, 403), (world.bob, 404), (world.oli, 404)]:
+        api.force_authenticate(user)
+        response = api.post(f"/api/concepts/{world.concept.pk}/train/", {"pool": world.pool.pk}, format="json")
+        assert response.status_code == expected, user
+    assert not Job.objects.filter(kind="train").exists()
+
+
+def test_it_names_a_bad_strategy(api: Any, world: World, studio_settings: Any) -> None:
+    api.force_authenticate(world.ann)
+    response = api.post(f"/api/concepts/{world.concept.pk}/rounds/", {"pool": world.pool.pk, "strategy": "magic"},
+                        format="json")
+    assert response.status_code == 400 and response.json()["field"] == "strategy"
