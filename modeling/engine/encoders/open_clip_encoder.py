@@ -3,7 +3,8 @@
 Weights come from a model name + pretrained tag (open_clip downloads them the first time),
 a local checkpoint file (``checkpoint="/path/ViT-B-32.pt"`` with ``model="ViT-B-32"``), or
 a local folder holding ``open_clip_config.json`` and the weights (``checkpoint="/path/dir"``,
-the Hugging Face layout, any architecture). Loading requires real weights: a model with
+the Hugging Face layout, any architecture). ``model`` may also be the path of a model-config
+``.json`` (open_clip's format), registered under its file stem. Loading requires real weights: a model with
 random weights is refused rather than silently used.
 """
 
@@ -50,8 +51,22 @@ def _weights_id(folder_or_file: Path) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
-def _resolve(model: str, pretrained: str | None, checkpoint: str | Path | None) -> tuple[str, str | None, str]:
+def _model_name(model: str) -> str:
+    """A model name; a path to a ``.json`` model config is registered under its file stem."""
+    if model.endswith(".json"):
+        path = Path(model).expanduser()
+        if not path.is_file():
+            raise EncoderLoadError(f"open_clip model config {model!r} does not exist")
+        open_clip.add_model_config(path)
+        return path.stem
+    return model
+
+
+def _resolve(
+    model: str, pretrained: str | None, checkpoint: str | Path | None
+) -> tuple[str, str | None, str]:
     """(open_clip model name, pretrained argument, weights id for the cache key)."""
+    model = _model_name(model)
     if checkpoint is None:
         if pretrained and Path(pretrained).is_file():
             return model, pretrained, _weights_id(Path(pretrained))
@@ -90,7 +105,8 @@ class OpenClipEncoder:
         self.feature_dim = self.dim
         size = getattr(self._model.visual, "image_size", "?")
         size = size[0] if isinstance(size, (tuple, list)) else size
-        self.key = f"open_clip/{model if checkpoint is None or Path(checkpoint).is_file() else 'local-dir'}/{weights_id}/res{size}/{precision}"
+        label = name.split("/")[-1] if name.startswith("local-dir:") else name
+        self.key = f"open_clip/{label}/{weights_id}/res{size}/{precision}"
 
     def __repr__(self) -> str:
         return f"OpenClipEncoder(key={self.key!r}, dim={self.dim})"
