@@ -20,9 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
-from modeling.engine.encoders.base import EncodedBatch, Encoder, KeyedEncoder, Progress
+from modeling.engine.encoders.base import (
+    EncodedBatch,
+    Encoder,
+    KeyedEncoder,
+    LogitsEncoder,
+    Progress,
+)
 from modeling.engine.encoders.paths import default_cache_dir
 from modeling.engine.images import (
     ImageRef,
@@ -105,6 +112,9 @@ def embed_source(
     if cached is not None and entry.resolve() != out_dir.resolve():
         return _result(_link_store(entry, out_dir, meta), from_cache=True)
     store = _open_or_create(out_dir, encoder, meta, dtype)
+    sibling = _derivable_sibling(entry, encoder, meta) if len(store) == 0 else None
+    if sibling is not None and isinstance(encoder, LogitsEncoder):
+        _derive(sibling, store, encoder, progress)
     _fill(store, get_source(source), refs, encoder, batch_size, progress)
     store.update_meta(complete=True)
     if entry.resolve() != out_dir.resolve():
@@ -117,7 +127,8 @@ def _pool_meta(
 ) -> dict[str, Any]:
     labels = sorted({ref.label for ref in refs if ref.label is not None})
     return {"encoder": encoder.key, "content_hash": content, "source": str(source),
-            "images": len(refs), "labels": labels or None, "dtype": dtype}
+            "images": len(refs), "labels": labels or None, "dtype": dtype,
+            "image_key": getattr(encoder, "image_key", None)}
 
 
 def _matches(store: EmbeddingStore, meta: dict[str, Any]) -> bool:
@@ -149,6 +160,42 @@ def _open_or_create(
         out_dir, encoder.dim, encoder.feature_dim, dtype, meta | {"complete": False},
         extra_fields=getattr(encoder, "extra_fields", None),
         features_are_vectors=bool(getattr(encoder, "features_are_vectors", False)))
+
+
+def _derivable_sibling(
+    entry: Path, encoder: Encoder | KeyedEncoder, meta: dict[str, Any]
+) -> EmbeddingStore | None:
+    """A finished cached store of the same pool and image model, with logits to re-derive from."""
+    if not isinstance(encoder, LogitsEncoder) or not entry.parent.is_dir():
+        return None
+    for candidate in sorted(entry.parent.iterdir()):
+        if candidate == entry or not EmbeddingStore.exists(candidate):
+            continue
+        store = EmbeddingStore.open(candidate)
+        same = all(store.meta.get(k) == meta[k] for k in ("content_hash", "image_key", "dtype"))
+        if same and store.meta.get("complete") and "logits" in store.widths:
+            return store
+    return None
+
+
+def _derive(
+    sibling: EmbeddingStore, store: EmbeddingStore, encoder: LogitsEncoder,
+    progress: Progress | None, rows: int = 8192,
+) -> None:
+    """Fill ``store`` from a sibling's features and logits, recomputing only the vectors."""
+    logits = sibling.field("logits")
+    features = sibling.field("features")
+    keys = sibling.keys
+    for start in range(0, len(sibling), rows):
+        stop = min(start + rows, len(sibling))
+        chunk = np.asarray(logits[start:stop], np.float32)
+        store.append(keys[start:stop], encoder.vectors_from_logits(chunk),
+                     np.asarray(features[start:stop]), {"logits": chunk})
+        if progress is not None:
+            progress(stop, sibling.meta.get("images", len(sibling)))
+    skipped = read_skipped(sibling.path)
+    if skipped:
+        _save_skipped(store.path, skipped)
 
 
 def read_skipped(store_dir: Path) -> list[tuple[str, str]]:

@@ -176,3 +176,35 @@ def test_it_rescales_precomputed_vectors_on_request_and_checks_ids(tmp_path: Pat
     with pytest.raises(PrecomputedVectorsError, match="repeats ids"):
         create_encoder("precomputed", vectors=tmp_path / "v.npy", ids=tmp_path / "ids.txt",
                        normalize=True)
+
+
+class TunableEncoder(ColourEncoder):
+    """Test double with stored logits: vectors = normalised (logits ** power)."""
+
+    extra_fields = {"logits": 3}  # noqa: RUF012
+    image_key = "colour-model/v1"
+
+    def __init__(self, power: float) -> None:
+        super().__init__(key=f"tunable/p{power}")
+        self.power = power
+
+    def vectors_from_logits(self, logits: np.ndarray) -> np.ndarray:
+        raised = np.asarray(logits, np.float32) ** self.power
+        return raised / np.linalg.norm(raised, axis=1, keepdims=True)
+
+    def encode_images(self, images: Sequence[Image.Image], progress: object = None) -> EncodedBatch:
+        plain = super().encode_images(images)
+        logits = plain.vectors
+        return EncodedBatch(self.vectors_from_logits(logits), plain.features, {"logits": logits})
+
+
+def test_it_rederives_vectors_from_cached_logits_without_the_image_model(
+    pool: Path, tmp_path: Path
+) -> None:
+    _embed(pool, TunableEncoder(1.0), tmp_path / "p1", tmp_path / "cache")
+    retuned = TunableEncoder(3.0)
+    derived = _embed(pool, retuned, tmp_path / "p3", tmp_path / "cache")
+    direct = _embed(pool, TunableEncoder(3.0), tmp_path / "direct", tmp_path / "fresh-cache")
+    assert retuned.calls == 0 and derived.store.meta["encoder"] == "tunable/p3.0"
+    assert derived.store.keys == direct.store.keys and derived.skipped == direct.skipped
+    np.testing.assert_allclose(derived.store.vectors, direct.store.vectors, atol=2e-3)

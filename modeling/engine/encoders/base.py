@@ -82,6 +82,20 @@ class KeyedEncoder(Protocol):
     def encode_keys(self, keys: Sequence[str]) -> EncodedBatch: ...
 
 
+@runtime_checkable
+class LogitsEncoder(Protocol):
+    """An encoder whose vectors are a cheap function of stored per-image logits.
+
+    Stores of the same pool whose ``meta["image_key"]`` matches can be re-derived from their
+    ``logits`` field instead of re-running the image model.
+    """
+
+    key: str
+    image_key: str
+
+    def vectors_from_logits(self, logits: np.ndarray) -> np.ndarray: ...
+
+
 def l2_normalize(matrix: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     """Rows scaled to unit L2 norm, as float32 ``(n, d)``; all-zero rows stay zero."""
     matrix = np.asarray(matrix, dtype=np.float32)

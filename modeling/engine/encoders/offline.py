@@ -85,6 +85,12 @@ class OfflineSettings:
             f"/cls-{self.class_text}/phr-{self.phrase}/{self.precision}"
         )
 
+    @property
+    def image_key(self) -> str:
+        """The settings that change features and logits (the image model's part of ``key``)."""
+        res = f"res{self.resolution}" if self.resolution else f"res160-224@{self.small_side}"
+        return f"effnet-lite0/{res}/{self.precision}"
+
 
 DEFAULT_SETTINGS = OfflineSettings()
 
@@ -107,6 +113,7 @@ class OfflineEncoder:
         self.settings = settings.validate()
         self.batch_size = batch_size
         self.key = settings.key
+        self.image_key = settings.image_key
         self._cache_dir = (cache_dir or default_cache_dir()) / "conse"
         self._class_vectors: np.ndarray | None = None
 
@@ -141,9 +148,13 @@ class OfflineEncoder:
                 done += len(rows)
                 if progress is not None:
                     progress(done, len(images))
-        vectors = conse_vectors(logits, self.class_vectors(), self.settings.top,
-                                self.settings.temperature)
-        return EncodedBatch(vectors, features, {"logits": logits})
+        return EncodedBatch(self.vectors_from_logits(logits), features, {"logits": logits})
+
+    def vectors_from_logits(self, logits: np.ndarray) -> np.ndarray:
+        """ConSE vectors (n, 384) from stored ImageNet logits (n, 1000): retuning T,
+        temperature or class texts needs no image model run."""
+        return conse_vectors(logits, self.class_vectors(), self.settings.top,
+                             self.settings.temperature)
 
     def _groups(self, images: Sequence[Image.Image]) -> list[np.ndarray]:
         """Image indices grouped by input resolution (one forward pass per size)."""
@@ -163,4 +174,5 @@ class OfflineEncoder:
 
     def with_settings(self, **changes: object) -> OfflineEncoder:
         """A copy with some settings changed (used by the tuning benchmark)."""
-        return OfflineEncoder(replace(self.settings, **changes), self.batch_size)  # type: ignore[arg-type]
+        settings = replace(self.settings, **changes)  # type: ignore[arg-type]
+        return OfflineEncoder(settings, self.batch_size, self._cache_dir.parent)
