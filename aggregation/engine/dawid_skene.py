@@ -48,16 +48,27 @@ class DSDesign:
     a: sp.csr_matrix  # (n_tasks, n_workers*K): 1 where worker j answered l on task t
     a_t: sp.csc_matrix  # its transpose: a CSC view of the same arrays, no copy
     observed: BoolArray  # (n_workers, K answered): pairs the worker used at least once
+    n_answers: int
 
 
 def design(answers: Answers) -> DSDesign:
-    """Build the indicator matrices (duplicate answers add up)."""
-    k, w = answers.n_classes, answers.n_workers
-    col = answers.workers * k + answers.labels
+    """Build the indicator matrices (duplicate answers add up).
+
+    The CSR arrays are built directly (rows counted with ``bincount``, answers put in
+    task order only if they are not already), skipping the COO -> CSR conversion's
+    duplicate summing and index sorting: a sparse product does not need either.
+    """
+    k, w, n = answers.n_classes, answers.n_workers, answers.n_tasks
+    col = (answers.workers * k + answers.labels).astype(np.int32 if w * k < 2**31 else np.int64)
+    tasks = answers.tasks
+    if tasks.size > 1 and not bool(np.all(tasks[1:] >= tasks[:-1])):
+        col = col[np.argsort(tasks, kind="stable")]
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(tasks, minlength=n), out=indptr[1:])
     ones = np.ones(answers.n_answers, dtype=np.float64)
-    a = sp.csr_matrix((ones, (answers.tasks, col)), shape=(answers.n_tasks, w * k))
+    a = sp.csr_matrix((ones, col, indptr), shape=(n, w * k))
     observed = np.bincount(col, minlength=w * k).reshape(w, k) > 0
-    return DSDesign(a, a.T, observed)
+    return DSDesign(a, a.T, observed, max(answers.n_answers, 1))
 
 
 def pseudo_counts(accuracies: FloatArray, n_classes: int, strength: float) -> FloatArray:
@@ -103,8 +114,7 @@ def e_step(dsn: DSDesign, params: DSParams, gold: IntArray | None) -> tuple[Floa
     if gold is not None:
         rows = np.flatnonzero(gold >= 0)
         lse[rows] = logits[rows, gold[rows]]
-    n_answers = max(float(dsn.a.sum()), 1.0)
-    return clamp_gold(posteriors, gold), float(lse.sum()) / n_answers
+    return clamp_gold(posteriors, gold), float(lse.sum()) / dsn.n_answers
 
 
 def crowdkit_elbo(dsn: DSDesign, posteriors: FloatArray, params: DSParams) -> float:
