@@ -7,5 +7,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(template_name="frontend/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("projects/<int:pk>/", views.project_page, name="project"),
+    path("concepts/<int:pk>/studio/", views.studio_page, name="studio"),
     path("healthz", views.healthz, name="healthz"),
 ]

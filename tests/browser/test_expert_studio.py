@@ -1,0 +1,231 @@
+"""The issue's acceptance test: an expert logs in, defines a concept on a small real pool,
+rates with the keyboard only, trains, runs one active-learning round, and sees the new
+batch and the metrics plot update live. It also takes the studio screenshot the README
+shows (docs/studio.png)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import ROOT, LiveServer
+from tests.browser.seed import PASSWORD
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SCREENSHOT = ROOT / "docs" / "studio.png"
+EMBEDDING_MS = 300_000  # the first job loads both encoder models: slow on a busy machine
+JOB_MS = 180_000
+
+
+def test_it_takes_an_expert_from_phrases_to_a_trained_model_and_a_round(
+    live_server_asgi: LiveServer, browser_page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=60_000)
+    page, live = browser_page, live_server_asgi
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    log_in(page, live.url)
+    page.get_by_role("link", name="Aircraft").click()
+    expect(page.get_by_role("heading", name="Aircraft")).to_be_visible()
+
+    pool_id = add_pool(page, live.images)
+    concept_id = define_concept(page)
+
+    page.get_by_test_id("concept-studio-link").click()
+    studio = page.get_by_test_id("studio")
+    expect(studio).to_have_attribute("data-ready", "1")
+    expect(studio).to_have_attribute("data-stream", "live")
+    expect(page.get_by_test_id("metrics-note")).to_contain_text("rate the evaluation set to see metrics")
+    truth = item_truth(page, live.url, pool_id)
+
+    # Round 0: the images nearest the phrases, rated one at a time with J/K, U and Space.
+    page.get_by_test_id("batch-size").fill("20")
+    page.get_by_test_id("find-images").click()
+    expect(page.locator("[data-testid=job][data-kind=expand]")).to_be_visible()
+    expect(studio).to_have_attribute("data-batch-kind", "expert_rating", timeout=JOB_MS)
+    expect(page.get_by_test_id("batch-kind")).to_have_text("round 0")
+    expect(studio).to_have_attribute("data-left", "20")
+    expect(page.get_by_test_id("current-image")).to_be_visible()
+    rate_with_undo_and_skip(page, truth)
+    rate_remaining(page, truth)
+    expect(page.get_by_test_id("queue-empty")).to_be_visible()
+    expect(studio).to_have_attribute("data-pending", "0")
+    assert_labels_match(page, live.url, concept_id, truth, expected_count=20)
+
+    # Train the first model: a progress bar, then a model version with a download link.
+    page.get_by_test_id("train").click()
+    expect(page.locator("[data-testid=job][data-kind=train][data-status=succeeded]")).to_be_visible(timeout=JOB_MS)
+    expect(page.get_by_test_id("model")).to_have_count(1)
+    download = page.get_by_test_id("model-download").first.get_attribute("href")
+    assert page.request.get(live.url + download).headers["content-type"] == "application/zip"
+
+    # The evaluation set, rated in grid mode with the keyboard: arrows move, Space flips, Enter submits.
+    page.get_by_test_id("eval-k").fill("3")
+    page.get_by_test_id("build-evaluation").click()
+    expect(studio).to_have_attribute("data-batch-kind", "evaluation", timeout=JOB_MS)
+    expect(page.get_by_test_id("batch-kind")).to_have_text("evaluation")
+    page.get_by_test_id("mode-grid").click()
+    rate_grid_pages(page, truth)
+    expect(studio).to_have_attribute("data-pending", "0")
+    expect(page.get_by_test_id("metrics-note")).to_be_hidden()
+    expect(page.locator("[data-testid=plot-point][data-metric=auc_pr]")).to_have_count(1)
+    expect(page.locator("[data-testid=plot-zero-shot]").first).to_be_attached()
+    expect(page.get_by_test_id("metrics-row")).to_have_count(2)  # zero-shot and v1
+
+    # One active-learning round: the new batch arrives live (round 1) and loads for rating.
+    page.get_by_test_id("mode-single").click()
+    page.get_by_test_id("batch-size").fill("10")
+    page.get_by_test_id("strategy").select_option("margin")
+    page.get_by_test_id("next-round").click()
+    expect(studio).to_have_attribute("data-round", "1", timeout=JOB_MS)
+    expect(studio).to_have_attribute("data-batch-kind", "expert_rating")
+    expect(page.get_by_test_id("batch-kind")).to_have_text("round 1")
+    expect(studio).to_have_attribute("data-left", "10")
+    expect(page.get_by_test_id("current-image")).to_be_visible()
+    page.keyboard.press("k" if truth[current_item(page)] else "j")
+    page.keyboard.press("k" if truth[current_item(page)] else "j")
+    expect(page.get_by_test_id("history-item")).not_to_have_count(0)
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT))
+
+    rate_remaining(page, truth)
+    expect(studio).to_have_attribute("data-pending", "0")
+
+    # Train again: the metrics update arrives over the websocket and the plot redraws.
+    page.get_by_test_id("train").click()
+    expect(page.get_by_test_id("model")).to_have_count(2, timeout=JOB_MS)
+    expect(page.get_by_test_id("metrics-row")).to_have_count(3)  # zero-shot, v1, v2
+    scored = sum(1 for row in page.get_by_test_id("metrics-row").all()
+                 if row.locator("td").nth(3).inner_text() != "–" and row.locator("td").first.inner_text() != "zero-shot")
+    assert scored >= 1
+    expect(page.locator("[data-testid=plot-point]")).to_have_count(3 * scored)
+    expect(studio).to_have_attribute("data-stream", "live")
+    assert errors == []
+
+
+def log_in(page: Any, url: str) -> None:
+    page.goto(url + "/")
+    page.get_by_role("link", name="Log in").first.click()
+    page.get_by_label("Username").press_sequentially("ann")
+    page.get_by_label("Password").press_sequentially(PASSWORD)
+    page.get_by_label("Password").press("Enter")
+    from playwright.sync_api import expect
+
+    expect(page.locator(".who")).to_have_text("ann")
+
+
+def add_pool(page: Any, images: Path) -> int:
+    from playwright.sync_api import expect
+
+    page.get_by_text("Add a pool").click()
+    page.get_by_test_id("pool-name").fill("cifar sample")
+    page.get_by_test_id("pool-source").fill(str(images.parent / "elsewhere"))
+    page.get_by_test_id("pool-submit").click()
+    expect(page.locator("#pool-form [data-error-for=source]")).to_contain_text("AGILE_POOL_ROOTS")
+    page.get_by_test_id("pool-source").fill(str(images))
+    page.get_by_test_id("pool-submit").click()
+    expect(page.locator("[data-testid=job][data-kind=embed_pool]")).to_be_visible()
+    ready = page.locator("[data-testid=pool][data-status=ready]")
+    expect(ready).to_be_visible(timeout=EMBEDDING_MS)
+    expect(ready).to_contain_text("80 images")
+    return int(ready.get_attribute("data-pool"))
+
+
+def define_concept(page: Any) -> int:
+    from playwright.sync_api import expect
+
+    form = page.get_by_test_id("concept-form")
+    page.get_by_test_id("concept-positive").press_sequentially("bird")
+    page.get_by_test_id("concept-negative").press_sequentially("bird")
+    page.get_by_test_id("concept-submit").click()
+    expect(form.locator("[data-error-for=name]")).not_to_be_empty()  # a concept needs a name
+    page.get_by_test_id("concept-name").press_sequentially("airplane")
+    page.get_by_test_id("concept-submit").click()
+    expect(form.locator("[data-error-for=negative_phrases]")).to_contain_text("Also a positive phrase")
+    page.get_by_test_id("concept-positive").fill("")
+    page.get_by_test_id("concept-positive").press_sequentially("jet airliner\nairplane flying in the sky")
+    page.get_by_test_id("concept-negative").fill("")
+    page.get_by_test_id("concept-negative").press_sequentially("bird\nship at sea")
+    page.get_by_test_id("concept-description").press_sequentially("Any aircraft with fixed wings, in the air or on the ground.")
+    page.get_by_test_id("concept-submit").click()
+    row = page.get_by_test_id("concept")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("airplane flying in the sky")
+    return int(row.get_attribute("data-concept"))
+
+
+def item_truth(page: Any, url: str, pool_id: int) -> dict[int, bool]:
+    """Item id -> is an airplane, from the item keys (``airplane/0003.jpg``) an expert may read."""
+    body = page.request.get(f"{url}/api/items/?pool={pool_id}&limit=500").json()
+    assert body["count"] == 80
+    return {item["id"]: item["key"].startswith("airplane/") for item in body["results"]}
+
+
+def current_item(page: Any) -> int:
+    return int(page.get_by_test_id("studio").get_attribute("data-item"))
+
+
+def left(page: Any) -> int:
+    return int(page.get_by_test_id("studio").get_attribute("data-left"))
+
+
+def rate_with_undo_and_skip(page: Any, truth: dict[int, bool]) -> None:
+    from playwright.sync_api import expect
+
+    studio = page.get_by_test_id("studio")
+    page.keyboard.press("ArrowRight" if truth[current_item(page)] else "ArrowLeft")
+    second = current_item(page)
+    wrong = "j" if truth[second] else "k"
+    page.keyboard.press(wrong)  # a slip ...
+    expect(studio).to_have_attribute("data-left", "18")
+    page.keyboard.press("u")  # ... undone: the same image is back in front
+    expect(studio).to_have_attribute("data-left", "19")
+    assert current_item(page) == second
+    expect(page.get_by_test_id("history-item")).to_have_count(1)
+    page.keyboard.press("k" if truth[second] else "j")
+    skipped = current_item(page)
+    page.keyboard.press(" ")  # skip: it moves to the end of the queue, unanswered
+    expect(studio).to_have_attribute("data-left", "18")
+    assert current_item(page) != skipped
+
+
+def rate_remaining(page: Any, truth: dict[int, bool]) -> None:
+    from playwright.sync_api import expect
+
+    studio = page.get_by_test_id("studio")
+    while (remaining := left(page)) > 0:
+        page.keyboard.press("k" if truth[current_item(page)] else "j")
+        expect(studio).to_have_attribute("data-left", str(remaining - 1))
+
+
+def rate_grid_pages(page: Any, truth: dict[int, bool]) -> None:
+    from playwright.sync_api import expect
+
+    studio = page.get_by_test_id("studio")
+    while (remaining := left(page)) > 0:
+        tiles = page.get_by_test_id("grid-tile")
+        expect(tiles.first).to_be_focused()
+        count = tiles.count()
+        for index in range(count):
+            item = int(tiles.nth(index).get_attribute("data-item"))
+            if truth[item]:
+                page.keyboard.press(" ")
+                expect(tiles.nth(index)).to_have_attribute("aria-pressed", "true")
+            if index < count - 1:
+                page.keyboard.press("ArrowRight")
+        page.keyboard.press("Enter")
+        expect(studio).to_have_attribute("data-left", str(remaining - count))
+
+
+def assert_labels_match(page: Any, url: str, concept_id: int, truth: dict[int, bool], expected_count: int) -> None:
+    labels = page.request.get(f"{url}/api/labels/?concept={concept_id}&limit=500").json()["results"]
+    assert len(labels) == expected_count
+    assert all(label["value"] == truth[label["item"]] for label in labels)
+    answers = page.request.get(f"{url}/api/answers/?limit=500").json()["results"]
+    assert sum(1 for answer in answers if answer["retracted_at"]) == 1  # the undone slip is kept, retracted
