@@ -12,13 +12,11 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from labeling.routing import websocket_urlpatterns  # noqa: E402
-from modeling.jobs import recover_orphans_at_startup  # noqa: E402
+from modeling.jobs import RecoverOrphansOnStart  # noqa: E402
 
-recover_orphans_at_startup()
-
-application = ProtocolTypeRouter(
+application = RecoverOrphansOnStart(ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
-)
+))

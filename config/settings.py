@@ -176,6 +176,8 @@ WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
 MEDIA_ROOT = VAR_DIR / "media"
 POOLS_DIR = Path(env_str("POOLS_DIR", str(VAR_DIR / "pools")))
+# Finished embeddings by content hash + encoder, so a pool embedded again starts in seconds.
+EMBEDDING_CACHE_DIR = Path(env_str("AGILE_CACHE_DIR", str(VAR_DIR / "cache")))
 # Folders a pool's images may be read from (a pool's "source" must lie inside one):
 # an expert names a server path, so it is confined to these roots.
 POOL_ROOTS = [Path(p) for p in env_list("AGILE_POOL_ROOTS", [str(VAR_DIR / "uploads"), str(BASE_DIR.parent / "shared" / "data")])]

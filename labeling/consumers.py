@@ -8,7 +8,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from labeling import permissions
-from labeling.events import project_group
+from labeling.events import project_group, remember_server_loop
 
 # Close codes in the private-use range (4000-4999) so clients can tell why.
 CLOSE_UNAUTHENTICATED = 4401
@@ -19,6 +19,7 @@ class ProjectEventsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     """Members who may read the project's jobs (experts, managers) receive its events."""
 
     async def connect(self) -> None:
+        remember_server_loop()
         user = self.scope.get("user")
         self.project_id = int(self.scope["url_route"]["kwargs"]["project_id"])
         if user is None or not user.is_authenticated:

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+
+# The event loop of the server process, remembered when a websocket connects. The
+# in-memory layer's queues belong to that loop and are not thread-safe: a job thread that
+# put a message in them directly would not wake the loop, and the event would sit unseen.
+_server_loop: asyncio.AbstractEventLoop | None = None
+
+
+def remember_server_loop() -> None:
+    global _server_loop
+    _server_loop = asyncio.get_running_loop()
 
 
 def project_group(project_id: int) -> str:
     return f"project-{project_id}"
+
+
+def _message(event: str, payload: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "project.event", "event": event, "payload": payload}
 
 
 def publish(project_id: int, event: str, payload: dict[str, Any]) -> None:
@@ -17,12 +32,16 @@ def publish(project_id: int, event: str, payload: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    async_to_sync(layer.group_send)(
-        project_group(project_id), {"type": "project.event", "event": event, "payload": payload}
-    )
+    send = layer.group_send(project_group(project_id), _message(event, payload))
+    loop = _server_loop
+    if isinstance(layer, InMemoryChannelLayer) and loop is not None and loop.is_running() and not loop.is_closed():
+        # Hand the send to the loop that owns the queues (FIFO, so events keep their order).
+        asyncio.run_coroutine_threadsafe(send, loop)
+        return
+    async_to_sync(lambda: send)()
 
 
 async def apublish(project_id: int, event: str, payload: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is not None:
-        await layer.group_send(project_group(project_id), {"type": "project.event", "event": event, "payload": payload})
+        await layer.group_send(project_group(project_id), _message(event, payload))

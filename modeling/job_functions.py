@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.db import transaction
 
 from labeling import services as labeling_services
@@ -26,6 +27,8 @@ from modeling.jobs.registry import Reporter, job
 from modeling.models import Job, ModelVersion
 
 SKIPPED_SHOWN = 20
+# Images per encoder call: each batch is appended durably, so a crash loses at most one.
+EMBED_BATCH = 32
 
 
 @job("embed_pool")
@@ -35,7 +38,8 @@ def embed_pool(job_row: Job, progress: Reporter) -> dict[str, Any]:
     Pool.objects.filter(pk=pool.pk).update(status=PoolStatus.EMBEDDING)
     try:
         result = embed_source(Path(pool.source), storage.encoder_for(pool.encoder), storage.store_dir(pool),
-                              progress=lambda done, total: progress(done, total, "Embedding images"))
+                              progress=lambda done, total: progress(done, total, "Embedding images"),
+                              cache_dir=settings.EMBEDDING_CACHE_DIR, batch_size=EMBED_BATCH)
         progress(0, 1, "Building the index")
         _register_items(pool, list(result.store.keys))
         build_index(result.store.vectors).save(storage.index_path(pool))

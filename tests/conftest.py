@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -44,3 +45,22 @@ def database_vendor() -> str:
 def _fast_password_hashing(settings: Any) -> None:
     # The named people log in in most tests; PBKDF2 at full strength would dominate the run.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+SHARED_DATA = Path(os.environ.get("AGILE_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+CLASSES = {"airplane": 24, "automobile": 8, "bird": 8, "cat": 8, "ship": 8, "truck": 8}
+
+
+@pytest.fixture(scope="session")
+def cifar_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """64 real CIFAR-10 test images as ``<class>/<file>.jpg`` (24 airplanes)."""
+    folder = tmp_path_factory.mktemp("cifar-small")
+    with zipfile.ZipFile(SHARED_DATA / "cifar10" / "test.zip") as archive:
+        names = sorted(n for n in archive.namelist() if n.endswith(".jpg"))
+        for cls, count in CLASSES.items():
+            chosen = [n for n in names if n.split("/")[-2] == cls][:count]
+            for name in chosen:
+                target = folder / cls / Path(name).name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(archive.read(name))
+    return folder

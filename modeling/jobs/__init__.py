@@ -21,7 +21,7 @@ from modeling.jobs.registry import job
 from modeling.jobs.runners import dispatch, wait_for_idle
 from modeling.models import Job
 
-__all__ = ["enqueue", "job", "recover_orphans", "recover_orphans_at_startup", "retry", "run_job", "wait_for_idle"]
+__all__ = ["enqueue", "job", "recover_orphans", "RecoverOrphansOnStart", "retry", "run_job", "wait_for_idle"]
 
 
 def enqueue(project: Project, kind: str, params: dict[str, Any], user: Any = None) -> Job:
@@ -81,15 +81,18 @@ def recover_orphans() -> int:
     )
 
 
-def recover_orphans_at_startup() -> None:
-    """Called when a server process starts; a database not migrated yet is not an error here."""
-    from django.db import DatabaseError
+class RecoverOrphansOnStart:
+    """ASGI wrapper: before a server process serves its first connection, fail the jobs its
+    dead predecessors left running (no database access at import time)."""
 
-    try:
-        count = recover_orphans()
-    except DatabaseError:
-        return
-    if count:
-        import logging
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.done = False
 
-        logging.getLogger(__name__).warning("Marked %d job(s) of dead processes as failed", count)
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> Any:
+        if not self.done and scope["type"] in ("http", "websocket"):
+            from asgiref.sync import sync_to_async
+
+            self.done = True
+            await sync_to_async(recover_orphans)()
+        return await self.app(scope, receive, send)
