@@ -1,33 +1,51 @@
-"""Serving item images from a pool's source (a folder or a zip of images)."""
+"""Serving item images: a cached thumbnail of the pool's image (folder or zip).
+
+Thumbnails are JPEGs no larger than ``size`` pixels on their long side, written once
+under ``VAR_DIR/thumbs`` and served from there afterwards; small images are never
+enlarged (the page scales them).
+"""
 
 from __future__ import annotations
 
-import mimetypes
-import zipfile
-from io import BytesIO
+import os
+import tempfile
 from pathlib import Path
 
+from django.conf import settings
 from django.http import FileResponse, Http404
+from PIL import Image
 
 from labeling.models import Item
+from modeling.engine.images import UnreadableImageError, open_image
+
+DEFAULT_SIZE = 384
+SIZES = (128, 256, 384, 512)
 
 
-def open_item_image(item: Item) -> FileResponse:
-    source = Path(item.pool.source)
-    content_type = mimetypes.guess_type(item.key)[0] or "application/octet-stream"
-    if source.is_dir():
-        path = (source / item.key).resolve()
-        if source.resolve() not in path.parents or not path.is_file():
-            raise Http404
-        response = FileResponse(path.open("rb"), content_type=content_type)
-    elif source.is_file() and zipfile.is_zipfile(source):
-        with zipfile.ZipFile(source) as archive:
-            try:
-                data = archive.read(item.key)
-            except KeyError:
-                raise Http404 from None
-        response = FileResponse(BytesIO(data), content_type=content_type)
-    else:
-        raise Http404
-    response["Cache-Control"] = "private, max-age=3600"
+def thumbnail_path(item: Item, size: int) -> Path:
+    return Path(settings.VAR_DIR) / "thumbs" / str(item.pool_id) / f"{item.pk}-{size}.jpg"
+
+
+def _write_thumbnail(item: Item, size: int, target: Path) -> None:
+    try:
+        image = open_image(Path(item.pool.source), item.key)
+    except (UnreadableImageError, FileNotFoundError, KeyError, OSError):
+        raise Http404 from None
+    image = image.convert("RGB")
+    image.thumbnail((size, size), Image.Resampling.LANCZOS)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Write then rename, so a concurrent reader never sees half a file.
+    handle, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
+    with os.fdopen(handle, "wb") as out:
+        image.save(out, "JPEG", quality=88)
+    os.replace(tmp, target)
+
+
+def open_item_image(item: Item, size: int = DEFAULT_SIZE) -> FileResponse:
+    size = min(SIZES, key=lambda s: abs(s - size))
+    target = thumbnail_path(item, size)
+    if not target.exists():
+        _write_thumbnail(item, size, target)
+    response = FileResponse(target.open("rb"), content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=86400"
     return response

@@ -233,12 +233,13 @@ class LabelViewSet(ScopedViewSet):
 @api_view(["GET"])
 def item_image(request: HttpRequest, pk: int) -> FileResponse:
     """The image of an item, for anyone who may see it (a worker: only their assignments)."""
-    from labeling.images import open_item_image
+    from labeling.images import DEFAULT_SIZE, open_item_image
 
     item = Item.objects.select_related("pool").filter(pk=pk).first()
     if item is None or not _may_view_item(request.user, item):
         raise Http404
-    return open_item_image(item)
+    size = request.GET.get("size", "")
+    return open_item_image(item, int(size) if size.isdigit() else DEFAULT_SIZE)
 
 
 def _may_view_item(user: Any, item: Item) -> bool:

@@ -25,6 +25,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def world(db: Any, tmp_path: Path, settings: Any) -> World:
     settings.POOL_ROOTS = [tmp_path]
     settings.POOLS_DIR = tmp_path / "pools"
+    settings.VAR_DIR = tmp_path / "var"  # thumbnails are cached by item id: keep them per test
     return build_world(tmp_path / "images")
 
 

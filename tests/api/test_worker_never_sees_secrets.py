@@ -4,6 +4,7 @@ examples, item keys (they name the class) or other workers' answers — in any r
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from tests.people import World
@@ -60,3 +61,20 @@ def test_it_shows_an_expert_the_expected_answers(api: Any, world: World) -> None
     assert {e["note"]: e["is_positive"] for e in template["examples"]}["Look closely."] is False
     gold = api.get(f"/api/assessment-sets/{world.assessment.pk}/").json()["items"]
     assert sorted(g["expected"] for g in gold) == [False, True]
+
+
+def test_it_serves_a_cached_jpeg_thumbnail(api: Any, world: World, settings: Any, tmp_path: Any) -> None:
+    settings.VAR_DIR = tmp_path / "var"
+    api.force_authenticate(world.ann)
+    first = api.get(f"/api/items/{world.items[0].pk}/image/?size=128")
+    assert first.status_code == 200 and first["Content-Type"] == "image/jpeg"
+    cached = list((tmp_path / "var" / "thumbs").rglob("*.jpg"))
+    assert len(cached) == 1
+    again = api.get(f"/api/items/{world.items[0].pk}/image/?size=128")
+    assert b"".join(again.streaming_content) == b"".join(first.streaming_content)
+
+
+def test_it_answers_404_for_an_image_missing_from_the_source(api: Any, world: World) -> None:
+    Path(world.pool.source, world.items[2].key).unlink()
+    api.force_authenticate(world.ann)
+    assert api.get(f"/api/items/{world.items[2].pk}/image/").status_code == 404
