@@ -95,9 +95,10 @@ def test_it_finds_the_f1_best_threshold_and_platt_scale() -> None:
 
 
 def test_it_has_measured_constants_per_encoder() -> None:
-    for name in ("offline", "minilm"):
+    for name in CALIBRATIONS:
         cal = calibration_for(name)
         assert cal is CALIBRATIONS[name] and "measured" in cal.source
         assert -1 < cal.center < 1 and cal.scale > 0
+    assert "minilm" in CALIBRATIONS
     assert calibration_for("open_clip") is FALLBACK
     assert "center=" in repr(FALLBACK)
