@@ -10,12 +10,14 @@ Unreadable images are skipped and reported by key; they never stop a run.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,7 @@ from modeling.engine.images import (
 from modeling.engine.store import EmbeddingStore, StoreError
 
 SKIPPED_FILE = "skipped.json"
+RUN_LOCK = ".embed-run.lock"
 _HASH_CHUNK = 1 << 20
 
 
@@ -111,15 +114,32 @@ def embed_source(
     cached = _finished(entry, meta)
     if cached is not None and entry.resolve() != out_dir.resolve():
         return _result(_link_store(entry, out_dir, meta), from_cache=True)
-    store = _open_or_create(out_dir, encoder, meta, dtype)
-    sibling = _derivable_sibling(entry, encoder, meta) if len(store) == 0 else None
-    if sibling is not None and isinstance(encoder, LogitsEncoder):
-        _derive(sibling, store, encoder, progress)
-    _fill(store, get_source(source), refs, encoder, batch_size, progress)
-    store.update_meta(complete=True)
+    with _run_lock(out_dir):
+        store = _open_or_create(out_dir, encoder, meta, dtype)
+        sibling = _derivable_sibling(entry, encoder, meta) if len(store) == 0 else None
+        if sibling is not None and isinstance(encoder, LogitsEncoder):
+            _derive(sibling, store, encoder, progress)
+        _fill(store, get_source(source), refs, encoder, batch_size, progress)
+        store.update_meta(complete=True)
     if entry.resolve() != out_dir.resolve():
         _publish(out_dir, entry)
     return _result(store, from_cache=False)
+
+
+@contextmanager
+def _run_lock(out_dir: Path) -> Iterator[None]:
+    """One embedding run per output directory at a time (a second one fails fast, clearly)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / RUN_LOCK, "a+b") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise StoreError(f"{out_dir} is being embedded by another process; wait for it to "
+                             "finish or choose another output directory") from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _pool_meta(
@@ -285,7 +305,7 @@ def _prefetched(
 
 def _link_store(entry: Path, out_dir: Path, meta: dict[str, Any]) -> EmbeddingStore:
     """``out_dir`` made a copy of the cached store: hard links, or copies across devices."""
-    if out_dir.exists() and any(out_dir.iterdir()):
+    if out_dir.exists() and any(not p.name.startswith(".") for p in out_dir.iterdir()):
         stale = EmbeddingStore.open(out_dir) if EmbeddingStore.exists(out_dir) else None
         if stale is None or not _matches(stale, meta):
             raise StoreError(f"{out_dir} is not empty and holds no store of this pool and encoder")
@@ -303,7 +323,7 @@ def _copy_tree(source_dir: Path, target_dir: Path) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     for item in source_dir.iterdir():
-        if item.is_file() and item.name != ".lock":
+        if item.is_file() and not item.name.startswith("."):
             try:
                 os.link(item, tmp / item.name)
             except OSError:

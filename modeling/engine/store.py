@@ -115,7 +115,7 @@ class EmbeddingStore:
         """
         if dtype not in DTYPES:
             raise StoreError(f"store dtype must be one of {DTYPES}, got {dtype!r}")
-        if path.exists() and any(path.iterdir()):
+        if path.exists() and any(not p.name.startswith(".") for p in path.iterdir()):
             raise StoreError(f"cannot create a store in {path}: the directory is not empty")
         widths = {"vectors": dim} | ({} if features_are_vectors else {"features": feature_dim})
         widths |= dict(extra_fields or {})

@@ -208,3 +208,16 @@ def test_it_rederives_vectors_from_cached_logits_without_the_image_model(
     assert retuned.calls == 0 and derived.store.meta["encoder"] == "tunable/p3.0"
     assert derived.store.keys == direct.store.keys and derived.skipped == direct.skipped
     np.testing.assert_allclose(derived.store.vectors, direct.store.vectors, atol=2e-3)
+
+
+def test_it_refuses_a_second_concurrent_run_into_the_same_out_dir(pool: Path, tmp_path: Path) -> None:
+    import fcntl
+
+    from modeling.engine.embedding import RUN_LOCK
+
+    (tmp_path / "out").mkdir()
+    with open(tmp_path / "out" / RUN_LOCK, "a+b") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)  # stands for another process's run
+        with pytest.raises(StoreError, match="being embedded by another process"):
+            _embed(pool, ColourEncoder(), tmp_path / "out", tmp_path / "cache")
+    assert len(_embed(pool, ColourEncoder(), tmp_path / "out", tmp_path / "cache").store) == 11
