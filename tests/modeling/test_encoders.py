@@ -211,3 +211,31 @@ def test_it_refuses_open_clip_without_weights(tmp_path: Path) -> None:
         create_encoder("open_clip", model="ViT-B-32")
     with pytest.raises(EncoderLoadError, match="does not exist"):
         create_encoder("open_clip", checkpoint=str(tmp_path / "missing.pt"))
+
+
+# ---- torchvision on CPU torch, precomputed texts -----------------------------------------------
+
+def test_it_makes_torchvision_importable_on_cpu_torch() -> None:
+    from modeling.engine import torchvision_compat
+
+    torchvision_compat.ensure_torchvision_importable()  # idempotent
+    import torchvision.transforms
+
+    assert torchvision.transforms.CenterCrop(4)(Image.new("RGB", (9, 9))).size == (4, 4)
+
+
+def test_it_encodes_texts_for_precomputed_vectors_with_the_named_encoder(tmp_path: Path) -> None:
+    from modeling.engine.encoders import PrecomputedVectorsError
+
+    (tmp_path / "ids.txt").write_text("a\nb\n")
+    np.save(tmp_path / "v384.npy", unit_rows(np.random.default_rng(0), 2, 384))
+    encoder = create_encoder("precomputed", vectors=tmp_path / "v384.npy", ids=tmp_path / "ids.txt",
+                             text_encoder="minilm")
+    _assert_unit_rows(encoder.encode_texts(["card declined"]), 384)
+    np.save(tmp_path / "v8.npy", unit_rows(np.random.default_rng(0), 2, 8))
+    with pytest.raises(PrecomputedVectorsError, match="has dim 384, vectors have 8"):
+        create_encoder("precomputed", vectors=tmp_path / "v8.npy", ids=tmp_path / "ids.txt",
+                       text_encoder="minilm")
+    bare = create_encoder("precomputed", vectors=tmp_path / "v8.npy", ids=tmp_path / "ids.txt")
+    with pytest.raises(EncoderCapabilityError, match="text_encoder"):
+        bare.encode_texts(["x"])
