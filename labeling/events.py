@@ -32,13 +32,13 @@ def publish(project_id: int, event: str, payload: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    send = layer.group_send(project_group(project_id), _message(event, payload))
+    group, message = project_group(project_id), _message(event, payload)
     loop = _server_loop
     if isinstance(layer, InMemoryChannelLayer) and loop is not None and loop.is_running() and not loop.is_closed():
         # Hand the send to the loop that owns the queues (FIFO, so events keep their order).
-        asyncio.run_coroutine_threadsafe(send, loop)
+        asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
         return
-    async_to_sync(lambda: send)()
+    async_to_sync(layer.group_send)(group, message)
 
 
 async def apublish(project_id: int, event: str, payload: dict[str, Any]) -> None:

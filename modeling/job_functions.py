@@ -43,6 +43,7 @@ def embed_pool(job_row: Job, progress: Reporter) -> dict[str, Any]:
         progress(0, 1, "Building the index")
         _register_items(pool, list(result.store.keys))
         build_index(result.store.vectors).save(storage.index_path(pool))
+        progress(1, 1, "Index built")
     except BaseException:
         Pool.objects.filter(pk=pool.pk).update(status=PoolStatus.FAILED)
         raise

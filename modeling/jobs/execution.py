@@ -15,7 +15,7 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from labeling.events import publish
-from modeling.jobs.registry import function_for
+from modeling.jobs.registry import Reporter, function_for
 from modeling.models import Job
 
 log = logging.getLogger(__name__)
@@ -32,13 +32,19 @@ def job_event(job: Job) -> dict[str, Any]:
 
 
 class _Progress:
-    """Writes progress to the row and the websocket, at most every 0.3 s (and at the end)."""
+    """Writes progress to the row and the websocket, at most every 0.3 s (and at the end).
 
-    def __init__(self, job: Job) -> None:
+    ``observer`` also sees every call (e.g. a terminal progress bar in a command).
+    """
+
+    def __init__(self, job: Job, observer: Reporter | None = None) -> None:
         self.job = job
+        self.observer = observer
         self.last = 0.0
 
     def __call__(self, done: int, total: int, message: str = "") -> None:
+        if self.observer is not None:
+            self.observer(done, total, message)
         now = time.monotonic()
         if now - self.last < PROGRESS_EVERY_SECONDS and done < total:
             return
@@ -62,7 +68,7 @@ def _claim(job_id: int) -> Job | None:
     return job
 
 
-def run_job(job_id: int) -> None:
+def run_job(job_id: int, observer: Reporter | None = None) -> None:
     close_old_connections()
     try:
         job = _claim(job_id)
@@ -70,7 +76,7 @@ def run_job(job_id: int) -> None:
             return
         publish(job.project_id, "job.progress", job_event(job))
         try:
-            result = function_for(job.kind)(job, _Progress(job))
+            result = function_for(job.kind)(job, _Progress(job, observer))
         except Exception as exc:  # any failure of the work is reported on the job, never lost
             log.exception("Job %s (%s) failed", job.pk, job.kind)
             _finish(job, Job.Status.FAILED, error=_describe(exc))

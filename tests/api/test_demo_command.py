@@ -13,8 +13,8 @@ from labeling.models import Membership, Project
 @pytest.mark.django_db
 def test_it_creates_the_demo_people_and_prints_their_logins(api: Any) -> None:
     out = StringIO()
-    call_command("demo", "--no-serve", stdout=out)
-    call_command("demo", "--no-serve", stdout=StringIO())  # running it again changes nothing
+    call_command("demo", "--no-serve", "--no-pool", stdout=out)
+    call_command("demo", "--no-serve", "--no-pool", stdout=StringIO())  # running it again changes nothing
     project = Project.objects.get()
     roles = sorted(Membership.objects.filter(project=project).values_list("user__username", "role"))
     assert roles == [("expert", "expert"), ("manager", "manager"), ("worker1", "worker"), ("worker2", "worker")]
