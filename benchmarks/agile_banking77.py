@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from agile_cifar10 import Dataset, calibrate, parse_args, run_benchmark
+from agile_cifar10 import Dataset, calibrate, json_safe, parse_args, run_benchmark
 
 from modeling.engine.encoders import create_encoder
 from modeling.engine.encoders.paths import default_cache_dir, shared_data_dir
@@ -37,7 +37,7 @@ BANKING_CONCEPTS: dict[str, list[str]] = {
     "card arrival": ["card_arrival"],
     "lost or stolen card": ["lost_or_stolen_card"],
     "exchange rate": ["exchange_rate"],
-    "age limit": ["age_limit"],
+    "refund": ["request_refund", "Refund_not_showing_up"],
     "cash withdrawal problems": [
         "cash_withdrawal_charge",
         "cash_withdrawal_not_recognised",
@@ -123,6 +123,7 @@ def load_banking77() -> Dataset:
         pool_labels,
         evaluation,
         eval_labels,
+        [f"test.csv/{i:05d}" for i in range(len(eval_labels))],  # row number: a stable key
         build_index(pool.vectors),
         encoder.encode_texts,
         calibration_for("minilm"),
@@ -142,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     config = SimulationConfig(initial=initial_config(), later=later_config())
     result = run_benchmark(data, args, BANKING_CONCEPTS, "agile_banking77", config)
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(json_safe(result)))
 
 
 if __name__ == "__main__":

@@ -27,16 +27,22 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere, installed or not
+
 from modeling.engine.embedding import embed_source
 from modeling.engine.encoders import create_encoder
 from modeling.engine.encoders.paths import default_cache_dir, shared_data_dir
 from modeling.engine.index import VectorIndex, build_index
+from modeling.engine.metrics import Estimate
+from modeling.engine.sampler import DEFAULT_K, stratified_sample, weighted_estimate
 from modeling.engine.simulation import (
     Arm,
     ConceptVectors,
@@ -99,6 +105,7 @@ class Dataset:
     pool_labels: np.ndarray
     evaluation: PoolArrays
     eval_labels: np.ndarray
+    eval_keys: list[str]
     index: VectorIndex
     encode_texts: Callable[[Sequence[str]], np.ndarray]
     calibration: Calibration
@@ -162,9 +169,16 @@ def run_task(
     rater = LabelRater(np.isin(data.pool_labels, classes), rng=np.random.default_rng(seed))
     zero_shot = sim.zero_shot()
     round0, by_arm = compare_arms(sim, rater, arms)
+    finals = {
+        "zero-shot": (sim.zero_shot_eval_scores(), zero_shot),
+        "round0": (round0.scores, round0.metrics),
+    }
+    finals.update({a: (by_arm[a][-1].scores, by_arm[a][-1].metrics) for a in ("margin", "random")})
     return {
         "concept": concept,
         "seed": seed,
+        "eval_size": int(truth.size),
+        "sampler": sampler_check(data.eval_keys, truth, finals),
         "zero_shot": {m: e.value for m, e in zero_shot.items()},
         "round0": {
             "labels": round0.labels,
@@ -183,6 +197,52 @@ def run_task(
             for name, rounds in by_arm.items()
         },
     }
+
+
+def sampler_check(
+    keys: list[str],
+    truth: np.ndarray,
+    models: dict[str, tuple[np.ndarray, dict[str, Estimate]]],
+    k: int = DEFAULT_K,
+) -> dict[str, Any]:
+    """Stratified sample (k per stratum per model, union) over the evaluation set, then the
+    weighted estimate of every model's metrics vs their value on all of it."""
+    sample = stratified_sample(keys, {name: scores for name, (scores, _) in models.items()}, k)
+    labels = truth[sample.indices]
+    out: dict[str, Any] = {"union": int(sample.indices.size), "models": {}}
+    for name, (scores, exact) in models.items():
+        est = weighted_estimate(
+            sample, name, scores, labels, n_boot=200, rng=np.random.default_rng(0)
+        )
+        out["models"][name] = {
+            m: {
+                "estimate": est[m].value,
+                "se": est[m].se,
+                "low": est[m].low,
+                "high": est[m].high,
+                "exact": exact[m].value,
+            }
+            for m in ("auc_pr", "f1", "accuracy")
+        }
+    return out
+
+
+def sampler_summary(tasks: list[dict[str, Any]]) -> dict[str, Any]:
+    """Over every task and model: mean |estimate − exact|, CI coverage, mean union size."""
+    rows = [
+        (m, v) for t in tasks for per in t["sampler"]["models"].values() for m, v in per.items()
+    ]
+    out: dict[str, Any] = {"union_mean": float(np.mean([t["sampler"]["union"] for t in tasks]))}
+    for metric in ("auc_pr", "f1", "accuracy"):
+        vals = [v for m, v in rows if m == metric and np.isfinite(v["exact"])]
+        err = np.asarray([abs(v["estimate"] - v["exact"]) for v in vals])
+        cover = np.asarray([v["low"] <= v["exact"] <= v["high"] for v in vals])
+        out[metric] = {
+            "mean_abs_error": round(float(err.mean()), 4),
+            "ci95_coverage": round(float(cover.mean()), 3),
+            "n": len(vals),
+        }
+    return out
 
 
 def curve(
@@ -225,7 +285,12 @@ def summarise(tasks: list[dict[str, Any]], arms: dict[str, Arm]) -> dict[str, An
             "mean": mean.round(4).tolist(),
             "se": se.round(4).tolist(),
         }
-    out: dict[str, Any] = {"tasks": len(tasks), "zero_shot_auc_pr": _ms(zs), "curves": curves}
+    out: dict[str, Any] = {
+        "tasks": len(tasks),
+        "zero_shot_auc_pr": _ms(zs),
+        "curves": curves,
+        "sampler": sampler_summary(tasks),
+    }
     out["other_metrics"] = {
         m: {
             "zero_shot": _ms(np.asarray([t["zero_shot"][m] for t in tasks])),
@@ -263,6 +328,17 @@ def _targets(tasks: list[dict[str, Any]], zs: np.ndarray, curves: dict[str, Any]
     }
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None (JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    return value
+
+
 def print_report(summary: dict[str, Any], tasks: list[dict[str, Any]], title: str) -> None:
     """Tables: per concept, strategies by labels spent, batch sizes, other metrics, targets."""
     print(f"\n## {title}: {summary['tasks']} concept x seed runs; AUC-PR mean ± SE\n")
@@ -294,6 +370,17 @@ def print_report(summary: dict[str, Any], tasks: list[dict[str, Any]], title: st
                 for k in ("zero_shot", "round0", "margin_final")
             )
             + " |"
+        )
+    smp = summary["sampler"]
+    print(
+        f"\nevaluation sampler (k = {DEFAULT_K} per stratum per model, union of zero-shot, round 0,"
+        f" margin and random finals: {smp['union_mean']:.0f} items of {tasks[0]['eval_size']} on"
+        f" average) vs the exact metric on the whole evaluation set:\n"
+    )
+    print("| metric | mean abs error | 95% CI coverage | estimates |\n|---|---|---|---|")
+    for m in ("auc_pr", "f1", "accuracy"):
+        print(
+            f"| {m} | {smp[m]['mean_abs_error']:.3f} | {smp[m]['ci95_coverage']:.0%} | {smp[m]['n']} |"
         )
     if "targets" in summary:
         t = summary["targets"]
@@ -386,7 +473,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     config = SimulationConfig(initial=initial_config(), later=later_config())
     result = run_benchmark(data, args, CIFAR_CONCEPTS, "agile_cifar10", config)
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(json_safe(result)))
 
 
 if __name__ == "__main__":

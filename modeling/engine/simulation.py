@@ -174,7 +174,8 @@ class SimulationConfig:
 class RoundResult:
     """One model's metrics on the evaluation set after ``labels`` ratings.
 
-    ``model`` is "mlp-1x16"-style or "zero-shot" when no positive had been rated.
+    ``model`` is "mlp-16"-style or "zero-shot" when no positive had been rated;
+    ``scores`` (n_eval,) float32 are its scores on the evaluation set, in [0, 1].
     """
 
     round: int
@@ -182,6 +183,9 @@ class RoundResult:
     positives: int
     model: str
     metrics: dict[str, Estimate]
+    scores: NDArray[np.float32] = field(
+        repr=False, compare=False, default_factory=lambda: np.empty(0, np.float32)
+    )
 
     def to_json(self) -> dict[str, Any]:
         """``{"round", "labels", "auc_pr", "auc_roc", "f1", "accuracy"}`` as plain numbers."""
@@ -265,10 +269,13 @@ class Simulation:
 
     def zero_shot(self) -> dict[str, Estimate]:
         """Zero-shot metrics on the evaluation set (threshold = the calibration's centre)."""
-        scores = zero_shot_scores(
+        return self._measure(self.zero_shot_eval_scores())
+
+    def zero_shot_eval_scores(self) -> NDArray[np.float32]:
+        """Zero-shot scores (n_eval,) in [0, 1] of the evaluation items."""
+        return zero_shot_scores(
             self.evaluation.items.vectors, self._concept_vector, self.calibration
         )
-        return self._measure(scores)
 
     def _measure(self, scores: NDArray[np.floating]) -> dict[str, Estimate]:
         rng = np.random.default_rng([self.config.seed, 7])
@@ -338,8 +345,11 @@ class Simulation:
             scores = score_pool(state.model, self.evaluation.items.features)
             metrics, kind = self._measure_model(scores), _model_name(config)
         else:
-            metrics, kind = self.zero_shot(), "zero-shot"
-        state.rounds.append(RoundResult(round_no, len(state.rated), positives, kind, metrics))
+            scores = self.zero_shot_eval_scores()
+            metrics, kind = self._measure(scores), "zero-shot"
+        state.rounds.append(
+            RoundResult(round_no, len(state.rated), positives, kind, metrics, scores)
+        )
         return state
 
     def _measure_model(self, scores: NDArray[np.floating]) -> dict[str, Estimate]:

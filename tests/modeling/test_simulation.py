@@ -9,11 +9,14 @@ import pytest
 
 from modeling.engine.errors import InvalidLabelError
 from modeling.engine.simulation import (
+    Arm,
     ConceptVectors,
     EvaluationArrays,
     LabelRater,
     PoolArrays,
+    Simulation,
     SimulationConfig,
+    compare_arms,
     phrases_from_classes,
     run_simulation,
 )
@@ -131,3 +134,23 @@ def test_it_rejects_a_rater_that_answers_badly(world: dict[str, object]) -> None
 
     with pytest.raises(InvalidLabelError, match="0 or 1"):
         _run(world, bad_rater, rounds=0)  # type: ignore[arg-type]
+
+
+def test_it_branches_arms_from_one_shared_round_zero(world: dict[str, object]) -> None:
+    rater = LabelRater(world["truth"])  # type: ignore[arg-type]
+    concept = ConceptVectors(world["centres"][:1], np.zeros((0, DIM), np.float32))  # type: ignore[index]
+    sim = Simulation(
+        world["pool"],
+        world["evaluation"],
+        concept,
+        Calibration(0.3, 0.1),
+        _config(),  # type: ignore[arg-type]
+    )
+    arms = {"m": Arm("margin", 20, 2), "r": Arm("random", 10, 3)}
+    round0, by_arm = compare_arms(sim, rater, arms)
+    assert round0.round == 0 and round0.labels == 40
+    assert [r.labels for r in by_arm["m"]] == [60, 80]
+    assert [r.labels for r in by_arm["r"]] == [50, 60, 70]
+    expansion = rater.asked[:40]
+    for asked_in_arm in (rater.asked[40:80], rater.asked[80:]):
+        assert len(set(expansion + asked_in_arm)) == len(expansion + asked_in_arm)
