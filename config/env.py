@@ -11,6 +11,15 @@ from urllib.parse import urlparse
 
 from django.core.exceptions import ImproperlyConfigured
 
+# SQLite as a web app's database: WAL lets readers run beside the writer, NORMAL sync is
+# safe under WAL, and IMMEDIATE transactions take the write lock up front so a request and
+# a job thread never deadlock upgrading a read lock.
+SQLITE_OPTIONS = {
+    "timeout": 20,
+    "transaction_mode": "IMMEDIATE",
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -64,8 +73,7 @@ def env_database(name: str, default_sqlite_path: str) -> dict[str, object]:
 
     raw = os.environ.get(name)
     if not raw:
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": default_sqlite_path,
-                "OPTIONS": {"timeout": 20}}
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": default_sqlite_path, "OPTIONS": SQLITE_OPTIONS}
     scheme = urlparse(raw).scheme
     if scheme not in {"sqlite", "postgres", "postgresql", "pgsql"}:
         raise ImproperlyConfigured(
@@ -75,6 +83,8 @@ def env_database(name: str, default_sqlite_path: str) -> dict[str, object]:
         config = dict(dj_database_url.parse(raw, conn_max_age=60, conn_health_checks=True))
     except Exception as exc:  # dj_database_url raises several types for malformed URLs
         raise ImproperlyConfigured(f"{name} is not a valid database URL: {exc}") from None
+    if scheme == "sqlite":
+        config["OPTIONS"] = SQLITE_OPTIONS
     if scheme != "sqlite" and not config.get("NAME"):
         raise ImproperlyConfigured(f"{name} names no database (add /name at the end).")
     return config

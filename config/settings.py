@@ -90,8 +90,8 @@ TEMPLATES = [
 
 # --- database -------------------------------------------------------------------------
 DATABASES = {"default": env_database("DATABASE_URL", str(VAR_DIR / "db.sqlite3"))}
-# Every request that writes runs in one transaction: a multi-row write is all or nothing.
-DATABASES["default"]["ATOMIC_REQUESTS"] = True
+# No ATOMIC_REQUESTS: every write path (viewset saves, services, jobs) opens its own
+# transaction, so a multi-row write is all or nothing while reads take no write lock.
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- redis: channel layer, cache, celery ----------------------------------------------
