@@ -18,11 +18,19 @@ from modeling.models import ModelVersion
 EXPERT_KINDS = (BatchKind.EXPERT_RATING, BatchKind.EVALUATION)
 
 
+def evaluation_item_ids(concept: Concept) -> Any:
+    return Assignment.objects.filter(batch__concept=concept, batch__kind=BatchKind.EVALUATION).values("item_id")
+
+
 def expert_labels(concept: Concept, pool: Pool) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
-    """Store rows (n,) int64 and labels (n,) {0,1} of the expert's labels in ``pool``,
-    plus ``[[item_id, value], ...]`` for the model card."""
+    """Store rows (n,) int64 and labels (n,) {0,1} of the expert's training labels in
+    ``pool``, plus ``[[item_id, value], ...]`` for the model card.
+
+    Items of the evaluation set are left out: a model never trains on its test items.
+    """
     rows = list(
         Label.objects.filter(concept=concept, source=LabelSource.EXPERT, item__pool=pool, item__row__isnull=False)
+        .exclude(item_id__in=evaluation_item_ids(concept))
         .order_by("item__row").values_list("item__row", "value", "item_id")
     )
     row_array = np.array([r for r, _, _ in rows], dtype=np.int64)

@@ -88,9 +88,15 @@ def test_it_runs_the_whole_expert_loop(api: Any, world: World, studio_settings: 
     assert Batch.objects.get(pk=evaluation.result["batch"]).kind == "evaluation"
     rate_batch(api, evaluation.result["batch"])
 
+    api.post(f"/api/concepts/{concept['id']}/train/", {"pool": pool["id"]}, format="json")
+    [after_evaluation] = run_queued_jobs()
+    v3 = ModelVersion.objects.get(pk=after_evaluation.result["model_version"])
+    assert v3.label_count == 40  # the evaluation set's labels never enter training
+
     metrics = api.get(f"/api/concepts/{concept['id']}/metrics/").json()
     assert metrics["evaluation"]["rated"] == metrics["evaluation"]["size"] > 0
     assert 0 <= metrics["zero_shot"]["auc_pr"] <= 1
+    assert [m["number"] for m in metrics["models"]] == [1, 2, 3]
     for row in metrics["models"]:
         assert 0 <= row["auc_pr"] <= 1 and row["auc_pr_low"] <= row["auc_pr"] <= row["auc_pr_high"]
     assert "margin" in metrics["strategies"]
