@@ -44,6 +44,12 @@ def test_it_takes_an_expert_from_phrases_to_a_trained_model_and_a_round(
     expect(page.get_by_test_id("metrics-note")).to_contain_text("rate the evaluation set to see metrics")
     truth = item_truth(page, live.url, pool_id)
 
+    # Training before any rating fails as a job: its error shows, with a Retry button.
+    page.get_by_test_id("train").click()
+    failed = page.locator("[data-testid=job][data-kind=train][data-status=failed]")
+    expect(failed).to_contain_text("positive label", timeout=JOB_MS)
+    expect(failed.get_by_role("button", name="Retry")).to_be_visible()
+
     # Round 0: the images nearest the phrases, rated one at a time with J/K, U and Space.
     page.get_by_test_id("batch-size").fill("20")
     page.get_by_test_id("find-images").click()
@@ -58,9 +64,11 @@ def test_it_takes_an_expert_from_phrases_to_a_trained_model_and_a_round(
     expect(studio).to_have_attribute("data-pending", "0")
     assert_labels_match(page, live.url, concept_id, truth, expected_count=20)
 
-    # Train the first model: a progress bar, then a model version with a download link.
-    page.get_by_test_id("train").click()
+    # Retry the failed training now that there are labels: the same job succeeds, and the
+    # first model version appears with a download link.
+    failed.get_by_role("button", name="Retry").click()
     expect(page.locator("[data-testid=job][data-kind=train][data-status=succeeded]")).to_be_visible(timeout=JOB_MS)
+    expect(page.locator("[data-testid=job][data-status=failed]")).to_have_count(0)
     expect(page.get_by_test_id("model")).to_have_count(1)
     download = page.get_by_test_id("model-download").first.get_attribute("href")
     assert page.request.get(live.url + download).headers["content-type"] == "application/zip"

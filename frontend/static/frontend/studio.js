@@ -272,7 +272,10 @@ function undo() {
     state.queue.unshift(entry.assignment);
     state.counts[entry.value] -= 1;
     state.grid = state.grid.filter((tile) => tile.assignment.id !== entry.assignment.id);
-    if (state.mode === "grid") state.grid.unshift({ assignment: entry.assignment, yes: entry.value === "yes" });
+    if (state.mode === "grid") {
+      state.grid.unshift({ assignment: entry.assignment, yes: entry.value === "yes" });
+      state.grid = state.grid.slice(0, GRID_SIZE);
+    }
   }
   render();
   say(`Undone: ${entry.value}.`);
@@ -438,6 +441,14 @@ async function onEvent(event) {
   }
 }
 
+// Jobs of this concept still running from an earlier visit keep their progress bar here.
+async function resumeJobs() {
+  const recent = await api("GET", `/api/jobs/?project=${projectId}&limit=20`);
+  for (const job of recent.results) {
+    if (job.params && job.params.concept === conceptId && ["queued", "running"].includes(job.status)) jobs.track(job);
+  }
+}
+
 // ---- metrics and models --------------------------------------------------------------
 async function loadMetrics() {
   let metrics;
@@ -446,6 +457,7 @@ async function loadMetrics() {
     metrics = await api("GET", `/api/concepts/${conceptId}/metrics/${pool ? `?pool=${pool}` : ""}`);
   } catch (error) {
     $("metrics-note").textContent = `Metrics unavailable: ${error.message}`;
+    $("metrics-note").hidden = false;
     return;
   }
   const strategy = $("strategy");
@@ -508,7 +520,7 @@ new EventStream(projectId, onEvent, (stream) => {
 (async () => {
   try {
     await loadPools();
-    await Promise.all([loadBatches(), loadMetrics()]);
+    await Promise.all([loadBatches(), loadMetrics(), resumeJobs()]);
     const newest = state.batches[state.batches.length - 1];
     if (newest) await openBatch(newest.id);
     else render();

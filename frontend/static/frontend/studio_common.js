@@ -134,11 +134,12 @@ export class JobTracker {
     setInterval(() => this.poll(), 2000);
   }
 
-  track(job, { restarted = false } = {}) {
+  // ``quiet``: a job found finished when the page loads is shown, not announced.
+  track(job, { restarted = false, quiet = false } = {}) {
     const known = this.jobs.get(job.id);
     // A stale poll answer must not reopen a job the stream already reported finished.
     if (known && !restarted && !ACTIVE.has(known.status) && ACTIVE.has(job.status)) return known;
-    const entry = known || { id: job.id, node: null, reported: false };
+    const entry = known || { id: job.id, node: null, reported: quiet && !ACTIVE.has(job.status) };
     Object.assign(entry, { kind: job.kind, status: job.status, done: job.done || 0, total: job.total || 0,
                            message: job.message || "", error: job.error || "", result: job.result || {},
                            seen: Date.now() });
@@ -206,6 +207,8 @@ export class JobTracker {
   maybeFinish(entry) {
     if (ACTIVE.has(entry.status) || entry.reported) return;
     entry.reported = true;
+    this.finished = (this.finished || 0) + 1;
+    entry.finishedSeq = this.finished;
     this.prune();
     this.onFinished(entry);
   }
@@ -234,8 +237,9 @@ export class JobTracker {
   }
 
   prune() {
+    // Newest outcome first: a retried job finishes after jobs created later than it.
     const succeeded = [...this.jobs.values()].filter((job) => job.status === "succeeded" && job.reported)
-      .sort((a, b) => b.id - a.id);
+      .sort((a, b) => (b.finishedSeq || 0) - (a.finishedSeq || 0));
     for (const job of succeeded.slice(this.finishedShown)) {
       job.node.remove();
       this.jobs.delete(job.id);

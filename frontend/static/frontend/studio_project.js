@@ -1,6 +1,7 @@
 // The project page of an expert: concepts, pools (with live embedding progress) and
 // the form that defines a concept.
-import { api, clearFieldErrors, el, EventStream, JobTracker, lines, listAll, showFieldError } from "./studio_common.js";
+import { api, clearFieldErrors, el, EventStream, JobTracker, kindLabel, lines, listAll, showFieldError }
+  from "./studio_common.js";
 
 const root = document.getElementById("project-page");
 const projectId = Number(root.dataset.project);
@@ -39,15 +40,26 @@ const jobs = new JobTracker(document.getElementById("jobs"), {
   acceptAll: true,  // the project page shows every job of the project
   finishedShown: 3,
   onFinished: (job) => {
-    say(`${job.status === "succeeded" ? "Finished" : "Failed"}: job ${job.id}.`);
+    say(job.status === "succeeded" ? `${kindLabel(job.kind)}: done.` : `${kindLabel(job.kind)} failed: ${job.error}`);
     loadPools();
   },
 });
 
+const embedding = new Set();  // pool statuses change when an embedding job starts and ends
 new EventStream(projectId, (event) => {
   jobs.handle(event);
-  if (event.event === "job.progress" && event.kind === "embed_pool") loadPools();
+  if (event.event === "job.progress" && event.kind === "embed_pool" && !embedding.has(event.job)) {
+    embedding.add(event.job);
+    loadPools();
+  }
 }, (state) => { root.dataset.stream = state; });
+
+async function resumeJobs() {
+  const recent = await api("GET", `/api/jobs/?project=${projectId}&limit=20`);
+  for (const job of recent.results.reverse()) {
+    if (["queued", "running", "failed"].includes(job.status)) jobs.track(job, { quiet: true });
+  }
+}
 
 const conceptForm = document.getElementById("concept-form");
 conceptForm.addEventListener("submit", async (event) => {
@@ -91,4 +103,4 @@ poolForm.addEventListener("submit", async (event) => {
   }
 });
 
-Promise.all([loadConcepts(), loadPools()]).catch((error) => say(`Could not load the project: ${error.message}`));
+Promise.all([loadConcepts(), loadPools(), resumeJobs()]).catch((error) => say(`Could not load the project: ${error.message}`));
