@@ -43,10 +43,26 @@ def model_scores(concept: Concept, pool: Pool) -> dict[str, np.ndarray]:
     return scores
 
 
-def evaluation_sample(concept: Concept, pool: Pool, k: int = DEFAULT_K) -> tuple[EvaluationSample, dict[str, np.ndarray]]:
-    scores = model_scores(concept, pool)
+def candidate_rows(concept: Concept, pool: Pool) -> np.ndarray:
+    """Pool rows eligible for evaluation: all but those put to the expert for training, so
+    the estimate is of how the model does on items it has not been trained on."""
+    n = len(storage.open_store(pool))
+    training = Assignment.objects.filter(batch__concept=concept, batch__kind=BatchKind.EXPERT_RATING,
+                                         item__pool=pool, item__row__isnull=False).values_list("item__row", flat=True)
+    mask = np.ones(n, dtype=bool)
+    mask[np.fromiter(training, dtype=np.int64)] = False
+    return np.flatnonzero(mask)
+
+
+def evaluation_sample(
+    concept: Concept, pool: Pool, k: int = DEFAULT_K
+) -> tuple[EvaluationSample, dict[str, np.ndarray], np.ndarray]:
+    """The stratified sample over the candidate rows; sample indices are positions in
+    ``rows`` (returned third), scores are restricted to those rows."""
+    rows = candidate_rows(concept, pool)
+    scores = {name: s[rows] for name, s in model_scores(concept, pool).items()}
     keys = storage.open_store(pool).keys
-    return stratified_sample(list(keys), scores, k), scores
+    return stratified_sample([keys[int(r)] for r in rows], scores, k), scores, rows
 
 
 def _labels_of_rows(concept: Concept, pool: Pool, rows: np.ndarray) -> np.ndarray:
@@ -78,8 +94,8 @@ def concept_metrics(concept: Concept, pool: Pool) -> dict[str, Any]:
     versions = list(ModelVersion.objects.filter(concept=concept, pool=pool).order_by("number"))
     if evaluation["size"] == 0 or not storage.index_path(pool).exists():
         return {"zero_shot": None, "models": [_model_row(v, {}) for v in versions], "evaluation": evaluation}
-    sample, scores = evaluation_sample(concept, pool)
-    labels = _labels_of_rows(concept, pool, sample.indices)
+    sample, scores, rows = evaluation_sample(concept, pool)
+    labels = _labels_of_rows(concept, pool, rows[sample.indices])
     results = {name: _estimate_or_empty(sample, name, scores[name], labels) for name in scores}
     return {"zero_shot": results[ZERO_SHOT] or None,
             "models": [_model_row(v, results.get(f"v{v.number}", {})) for v in versions],

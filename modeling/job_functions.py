@@ -116,9 +116,9 @@ def evaluation_set(job_row: Job, progress: Reporter) -> dict[str, Any]:
     """The stratified evaluation sample over every model (and zero-shot), as a batch to rate."""
     concept, pool = _concept_and_pool(job_row)
     progress(0, 1, "Scoring models and sampling strata")
-    sample, _ = evaluation.evaluation_sample(concept, pool, k=int(job_row.params.get("k", evaluation.DEFAULT_K)))
+    sample, _, rows = evaluation.evaluation_sample(concept, pool, k=int(job_row.params.get("k", evaluation.DEFAULT_K)))
     already = {int(r) for r in studio.asked_rows(concept, pool)}
-    new_rows = np.array([r for r in sample.indices if int(r) not in already], dtype=np.int64)
+    new_rows = np.array([r for r in rows[sample.indices] if int(r) not in already], dtype=np.int64)
     batch = labeling_services.create_batch(
         concept=concept, kind=BatchKind.EVALUATION, items=studio.items_for_rows(pool, new_rows),
         assignee=concept.owner, round=studio.next_round(concept) - 1 if studio.next_round(concept) else 0,
