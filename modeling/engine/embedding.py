@@ -169,17 +169,39 @@ def _finished(path: Path, meta: dict[str, Any]) -> EmbeddingStore | None:
 def _open_or_create(
     out_dir: Path, encoder: Encoder | KeyedEncoder, meta: dict[str, Any], dtype: str
 ) -> EmbeddingStore:
-    if EmbeddingStore.exists(out_dir):
-        store = EmbeddingStore.open(out_dir)
-        if not _matches(store, meta):
-            raise StoreError(
-                f"{out_dir} already holds embeddings of {store.meta.get('source')!r} by "
-                f"{store.meta.get('encoder')!r}; choose another output directory")
-        return store
+    existing = _claim_out_dir(out_dir, meta)
+    if existing is not None:
+        return existing
     return EmbeddingStore.create(
         out_dir, encoder.dim, encoder.feature_dim, dtype, meta | {"complete": False},
         extra_fields=getattr(encoder, "extra_fields", None),
         features_are_vectors=bool(getattr(encoder, "features_are_vectors", False)))
+
+
+def _claim_out_dir(out_dir: Path, meta: dict[str, Any]) -> EmbeddingStore | None:
+    """The store of this pool and encoder already in ``out_dir`` (finished or not), or None
+    once ``out_dir`` is ready for a new store."""
+    if not out_dir.exists() or all(p.name.startswith(".") for p in out_dir.iterdir()):
+        return None
+    if not EmbeddingStore.exists(out_dir):
+        raise StoreError(f"{out_dir} is not empty and holds no embedding store")
+    store = EmbeddingStore.open(out_dir)
+    if _matches(store, meta):
+        return store
+    if not store.meta.get("complete"):
+        raise StoreError(
+            f"{out_dir} holds an unfinished embedding of {store.meta.get('source')!r} by "
+            f"{store.meta.get('encoder')!r}; delete it or choose another output directory")
+    # A finished store of another pool or encoder was published to the cache when it
+    # finished, so replacing it (a pool re-embedded with new settings) loses nothing.
+    _clear_store(out_dir)
+    return None
+
+
+def _clear_store(folder: Path) -> None:
+    for item in folder.iterdir():
+        if item.is_file() and item.name != RUN_LOCK:
+            item.unlink()
 
 
 def _derivable_sibling(
@@ -305,12 +327,14 @@ def _prefetched(
 
 def _link_store(entry: Path, out_dir: Path, meta: dict[str, Any]) -> EmbeddingStore:
     """``out_dir`` made a copy of the cached store: hard links, or copies across devices."""
-    if out_dir.exists() and any(not p.name.startswith(".") for p in out_dir.iterdir()):
-        stale = EmbeddingStore.open(out_dir) if EmbeddingStore.exists(out_dir) else None
-        if stale is None or not _matches(stale, meta):
-            raise StoreError(f"{out_dir} is not empty and holds no store of this pool and encoder")
-        shutil.rmtree(out_dir)  # an unfinished run of the same pool: the cache supersedes it
-    _copy_tree(entry, out_dir)
+    if _claim_out_dir(out_dir, meta) is not None:
+        _clear_store(out_dir)  # an unfinished run of the same pool: the cache supersedes it
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # commit.json last: until it exists, readers see no store at all.
+    files = sorted((p for p in entry.iterdir() if p.is_file() and not p.name.startswith(".")),
+                   key=lambda p: p.name == "commit.json")
+    for item in files:
+        _link_or_copy(item, out_dir / item.name)
     store = EmbeddingStore.open(out_dir)
     store.update_meta(source=meta["source"])
     return store
@@ -324,11 +348,15 @@ def _copy_tree(source_dir: Path, target_dir: Path) -> None:
     tmp.mkdir(parents=True)
     for item in source_dir.iterdir():
         if item.is_file() and not item.name.startswith("."):
-            try:
-                os.link(item, tmp / item.name)
-            except OSError:
-                shutil.copy2(item, tmp / item.name)
+            _link_or_copy(item, tmp / item.name)
     os.replace(tmp, target_dir)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def _publish(store_dir: Path, entry: Path) -> None:

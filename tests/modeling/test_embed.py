@@ -118,9 +118,20 @@ def test_it_misses_the_cache_when_the_pool_or_encoder_changes(pool: Path, tmp_pa
     assert other_key.calls > 0 and changed.calls > 0 and len(result.store) == 12
 
 
-def test_it_refuses_an_out_dir_holding_another_pool(pool: Path, tmp_path: Path) -> None:
+def test_it_replaces_a_finished_store_of_another_encoder(pool: Path, tmp_path: Path) -> None:
     _embed(pool, ColourEncoder(), tmp_path / "out", tmp_path / "cache")
-    with pytest.raises(StoreError, match="choose another output directory"):
+    replaced = _embed(pool, ColourEncoder(key="colour/v2"), tmp_path / "out", tmp_path / "cache")
+    assert replaced.store.meta["encoder"] == "colour/v2" and len(replaced.store) == 11
+    back = ColourEncoder()
+    assert _embed(pool, back, tmp_path / "out", tmp_path / "cache").from_cache and back.calls == 0
+
+
+def test_it_refuses_an_out_dir_holding_an_unfinished_run_of_another_encoder(
+    pool: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(RuntimeError):
+        _embed(pool, ColourEncoder(fail_after_calls=1), tmp_path / "out", tmp_path / "cache")
+    with pytest.raises(StoreError, match="unfinished embedding"):
         _embed(pool, ColourEncoder(key="colour/v2"), tmp_path / "out", tmp_path / "cache")
 
 

@@ -47,6 +47,8 @@ class OfflineSettings:
     resolution: input side in px; None = 160 for images no larger than ``small_side`` px
         on their longer side (upsampled anyway, no loss measured), 224 for real photos.
     precision: "bf16" (autocast, ~2-4x faster on CPU, cosine .997 to fp32) or "fp32".
+    crop_pct: fraction of the resized image kept by the centre crop; None = timm's 0.875
+        (the key names it only when set, so keys of existing caches stay valid).
     """
 
     top: int = 50
@@ -56,6 +58,7 @@ class OfflineSettings:
     resolution: int | None = None
     small_side: int = 96
     precision: str = "bf16"
+    crop_pct: float | None = None
 
     def validate(self) -> OfflineSettings:
         if self.top < 1 or self.temperature <= 0:
@@ -69,7 +72,13 @@ class OfflineSettings:
             raise EncoderLoadError(f"precision must be 'bf16' or 'fp32', got {self.precision!r}")
         if self.resolution is not None and not 32 <= self.resolution <= 1024:
             raise EncoderLoadError(f"resolution must be in 32..1024 px, got {self.resolution}")
+        if self.crop_pct is not None and not 0.5 <= self.crop_pct <= 1.0:
+            raise EncoderLoadError(f"crop_pct must be in 0.5..1.0, got {self.crop_pct}")
         return self
+
+    @property
+    def crop(self) -> float:
+        return CROP_PCT if self.crop_pct is None else self.crop_pct
 
     def resolution_for(self, image: Image.Image) -> int:
         if self.resolution is not None:
@@ -80,16 +89,18 @@ class OfflineSettings:
     def key(self) -> str:
         res = f"res{self.resolution}" if self.resolution else f"res160-224@{self.small_side}"
         temp = f"{self.temperature:g}"
+        crop = "" if self.crop_pct is None else f"/crop{self.crop_pct:g}"
         return (
             f"offline-conse/effnet-lite0/minilm-l6/T{self.top}/temp{temp}/{res}"
-            f"/cls-{self.class_text}/phr-{self.phrase}/{self.precision}"
+            f"/cls-{self.class_text}/phr-{self.phrase}/{self.precision}{crop}"
         )
 
     @property
     def image_key(self) -> str:
         """The settings that change features and logits (the image model's part of ``key``)."""
         res = f"res{self.resolution}" if self.resolution else f"res160-224@{self.small_side}"
-        return f"effnet-lite0/{res}/{self.precision}"
+        crop = "" if self.crop_pct is None else f"/crop{self.crop_pct:g}"
+        return f"effnet-lite0/{res}/{self.precision}{crop}"
 
 
 DEFAULT_SETTINGS = OfflineSettings()
@@ -164,7 +175,7 @@ class OfflineEncoder:
     def run_model(self, images: Sequence[Image.Image], resolution: int) -> tuple[np.ndarray, np.ndarray]:
         """(features (n, 1280), logits (n, 1000)) as float32 for one batch at one resolution."""
         model = load_efficientnet_lite0()
-        batch = to_tensor(images, resolution, CROP_PCT, MEAN, STD)
+        batch = to_tensor(images, resolution, self.settings.crop, MEAN, STD)
         use_bf16 = self.settings.precision == "bf16"
         with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=use_bf16):
             features = model.forward_features(batch)  # type: ignore[operator]
