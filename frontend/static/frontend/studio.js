@@ -31,6 +31,7 @@ const state = {
   pending: 0,
   chain: Promise.resolve(),  // answers and retractions are sent in order
   loadToken: 0,
+  target: null,       // the batch open or being opened
 };
 
 // ---- status line ---------------------------------------------------------------------
@@ -81,7 +82,9 @@ async function loadBatches() {
 
 async function openBatch(batchId, { focus = true } = {}) {
   const batch = state.batches.find((b) => b.id === Number(batchId));
-  if (!batch) return;
+  // A job's result and its batch.created event both ask for the new batch: open it once.
+  if (!batch || state.target === batch.id) return;
+  state.target = batch.id;
   const token = ++state.loadToken;
   state.batch = batch;
   $("batch-select").value = String(batch.id);
@@ -91,8 +94,11 @@ async function openBatch(batchId, { focus = true } = {}) {
   const kind = $("batch-kind");
   kind.textContent = batch.kind === "evaluation" ? "evaluation" : `round ${batch.round}`;
   kind.className = `badge ${batch.kind === "evaluation" ? "badge-evaluation" : "badge-round"}`;
-  const queue = await listAll(`/api/assignments/?batch=${batch.id}&mine=1&status=open&limit=500`);
+  const open = await listAll(`/api/assignments/?batch=${batch.id}&mine=1&status=open&limit=500`);
   if (token !== state.loadToken) return;  // another batch was chosen meanwhile
+  // Ratings still on their way to the server are not open any more.
+  const rated = new Set(state.history.filter((e) => e.batch === batch.id && !e.error).map((e) => e.assignment.id));
+  const queue = open.filter((assignment) => !rated.has(assignment.id));
   state.queue = queue;
   state.counts = { yes: 0, no: 0 };
   state.grid = [];
@@ -435,7 +441,7 @@ async function onEvent(event) {
   if (event.event === "batch.created" && RATED_KINDS.has(event.kind)) {
     await loadBatches();
     // Someone else's new batch waits in the list unless nothing is left to rate here.
-    if (!state.queue.length && (!state.batch || state.batch.id !== event.batch)) await openBatch(event.batch);
+    if (!state.queue.length) await openBatch(event.batch);
   } else if (event.event === "metrics.updated") {
     await loadMetrics();
   }
