@@ -102,8 +102,20 @@ def test_it_takes_an_expert_from_phrases_to_a_trained_model_and_a_round(
     SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOT))
 
+    # The connection drops after the server stored a rating: the page sends it again with
+    # the same client_id, and the server keeps it once.
+    dropped = drop_first_answer_response(page)
     rate_remaining(page, truth)
     expect(studio).to_have_attribute("data-pending", "0")
+    expect(page.get_by_test_id("status")).to_contain_text("Connection back")
+    assert dropped == [201]
+    page.unroute("**/api/answers/")
+    expect(page.locator(".hist.failed")).to_have_count(0)
+    answers = page.request.get(f"{live.url}/api/answers/?limit=500").json()["results"]
+    live_answers = [answer["assignment"] for answer in answers if not answer["retracted_at"]]
+    assert len(live_answers) == len(set(live_answers))
+    labels = page.request.get(f"{live.url}/api/labels/?concept={concept_id}&limit=500").json()["results"]
+    assert len(labels) == len(live_answers)
 
     # Train again: the metrics update arrives over the websocket and the plot redraws.
     page.get_by_test_id("train").click()
@@ -166,6 +178,21 @@ def define_concept(page: Any) -> int:
     expect(row).to_have_count(1)
     expect(row).to_contain_text("airplane flying in the sky")
     return int(row.get_attribute("data-concept"))
+
+
+def drop_first_answer_response(page: Any) -> list[int]:
+    """Let the first answer POST reach the server, then cut the connection before the reply."""
+    dropped: list[int] = []
+
+    def handle(route: Any) -> None:
+        if route.request.method == "POST" and not dropped:
+            dropped.append(route.fetch().status)
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/api/answers/", handle)
+    return dropped
 
 
 def item_truth(page: Any, url: str, pool_id: int) -> dict[int, bool]:

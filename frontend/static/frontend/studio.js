@@ -230,6 +230,7 @@ async function submit(entry) {
           seconds: Math.min(86400, Math.round(entry.seconds * 100) / 100),
         });
         entry.saved = true;
+        if (delay > 500) say("Connection back: the ratings made meanwhile are saved.");
         return entry.answer;
       } catch (error) {
         if (!isNetworkError(error)) {
