@@ -37,6 +37,7 @@ def test_it_takes_an_expert_from_phrases_to_a_trained_model_and_a_round(
     pool_id = add_pool(page, live.images)
     concept_id = define_concept(page)
 
+    gate = gate_project_events(page)
     page.get_by_test_id("concept-studio-link").click()
     studio = page.get_by_test_id("studio")
     expect(studio).to_have_attribute("data-ready", "1")
@@ -73,10 +74,15 @@ def test_it_takes_an_expert_from_phrases_to_a_trained_model_and_a_round(
     download = page.get_by_test_id("model-download").first.get_attribute("href")
     assert page.request.get(live.url + download).headers["content-type"] == "application/zip"
 
-    # The evaluation set, rated in grid mode with the keyboard: arrows move, Space flips, Enter submits.
+    # The evaluation set, built while the websocket stays silent: the page falls back to
+    # polling the job. Then rated in grid mode with the keyboard: arrows move, Space flips,
+    # Enter submits.
+    gate["mute"] = True
     page.get_by_test_id("eval-k").fill("3")
     page.get_by_test_id("build-evaluation").click()
     expect(studio).to_have_attribute("data-batch-kind", "evaluation", timeout=JOB_MS)
+    assert gate["dropped"] > 0  # the job's events were sent, and never reached the page
+    gate["mute"] = False
     expect(page.get_by_test_id("batch-kind")).to_have_text("evaluation")
     page.get_by_test_id("mode-grid").click()
     rate_grid_pages(page, truth)
@@ -178,6 +184,25 @@ def define_concept(page: Any) -> int:
     expect(row).to_have_count(1)
     expect(row).to_contain_text("airplane flying in the sky")
     return int(row.get_attribute("data-concept"))
+
+
+def gate_project_events(page: Any) -> dict[str, Any]:
+    """Pass the project's websocket through, with a switch that silences server -> page."""
+    gate: dict[str, Any] = {"mute": False, "dropped": 0}
+
+    def handle(socket: Any) -> None:
+        server = socket.connect_to_server()
+
+        def to_page(message: Any) -> None:
+            if gate["mute"]:
+                gate["dropped"] += 1
+            else:
+                socket.send(message)
+
+        server.on_message(to_page)
+
+    page.route_web_socket("**/ws/projects/**", handle)
+    return gate
 
 
 def drop_first_answer_response(page: Any) -> list[int]:
