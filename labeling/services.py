@@ -11,6 +11,7 @@ from django.utils import timezone
 from labeling.choices import AnswerValue, AssignmentStatus, BatchKind, BatchStatus, LabelSource, Role
 from labeling.conf import agile
 from labeling.errors import Conflict
+from labeling.events import publish
 from labeling.models import Answer, Assignment, Item, Label, Membership, Project
 
 EXPERT_BATCH_KINDS = {BatchKind.EXPERT_RATING, BatchKind.EVALUATION}
@@ -74,6 +75,9 @@ def _after_answer(assignment: Assignment, answer: Answer) -> None:
     if answer.value == AnswerValue.BROKEN:
         _flag_if_broken(assignment.item_id)
     concept = assignment.batch.concept
+    if assignment.batch.kind == BatchKind.EVALUATION:
+        # Every open studio of the concept refreshes its metrics once the answer is stored.
+        transaction.on_commit(lambda: publish(concept.project_id, "metrics.updated", {"concept": concept.pk}))
     is_expert = assignment.batch.kind in EXPERT_BATCH_KINDS and answer.worker_id == concept.owner_id
     if is_expert and answer.value in (AnswerValue.YES, AnswerValue.NO):
         Label.objects.update_or_create(

@@ -16,6 +16,7 @@ import numpy as np
 from labeling.choices import BatchKind, LabelSource
 from labeling.models import Assignment, Concept, Label, Pool
 from modeling import storage
+from modeling.engine.errors import NotEnoughLabelsError
 from modeling.engine.sampler import EvaluationSample, stratified_sample, weighted_estimate
 from modeling.engine.zero_shot import calibration_for, concept_vector, zero_shot_scores
 from modeling.models import ModelVersion
@@ -107,7 +108,10 @@ def _estimate_or_empty(sample: EvaluationSample, name: str, scores: np.ndarray, 
     own_labels = labels[np.searchsorted(sample.indices, own.indices)]
     if (own_labels >= 0).sum() < 2 or len(np.unique(own_labels[own_labels >= 0])) < 2:
         return {}  # needs at least one rated positive and one rated negative
-    return _summary(weighted_estimate(sample, name, scores, labels, rng=np.random.default_rng(0)))
+    try:
+        return _summary(weighted_estimate(sample, name, scores, labels, rng=np.random.default_rng(0)))
+    except NotEnoughLabelsError:
+        return {}  # a stratum has items but none of its sample is rated yet: no estimate until it is
 
 
 def _model_row(version: ModelVersion, metrics: dict[str, Any]) -> dict[str, Any]:

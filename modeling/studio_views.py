@@ -110,7 +110,13 @@ class PoolViewSet(BasePoolViewSet):
 
     def perform_create(self, serializer: Any) -> None:
         super().perform_create(serializer)
-        jobs.enqueue(serializer.instance.project, "embed_pool", {"pool": serializer.instance.pk}, self.request.user)
+        self.embed_job = jobs.enqueue(serializer.instance.project, "embed_pool", {"pool": serializer.instance.pk},
+                                      self.request.user)
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        response = super().create(request, *args, **kwargs)
+        response.data["job"] = JobSerializer(self.embed_job).data  # the page follows the embedding live
+        return response
 
     @extend_schema(request=None, responses={202: JobSerializer})
     @action(detail=True, methods=["post"])

@@ -38,6 +38,7 @@ def make_pool(api: Any, world: World, folder: Path) -> dict[str, Any]:
     response = api.post("/api/pools/", {"project": world.fish.pk, "name": "cifar", "source": str(folder)},
                         format="json")
     assert response.status_code == 201, response.json()
+    assert response.json()["job"]["kind"] == "embed_pool" and response.json()["status"] == "new"
     [job] = run_queued_jobs()
     assert job.status == Job.Status.SUCCEEDED, job.error
     assert job.result["items"] == 64 and job.done == job.total
@@ -149,3 +150,23 @@ def test_it_names_a_bad_strategy(api: Any, world: World, studio_settings: Any) -
     response = api.post(f"/api/concepts/{world.concept.pk}/rounds/", {"pool": world.pool.pk, "strategy": "magic"},
                         format="json")
     assert response.status_code == 400 and response.json()["field"] == "strategy"
+
+
+def test_it_reports_no_metrics_while_a_stratum_has_no_rated_sample(api: Any, world: World, studio_settings: Any,
+                                                                    cifar_folder: Path) -> None:
+    api.force_authenticate(world.ann)
+    pool = make_pool(api, world, cifar_folder)
+    concept = api.post("/api/concepts/", {"project": world.fish.pk, "name": "airplane"}, format="json").json()
+    api.post(f"/api/concepts/{concept['id']}/expand/", {"pool": pool["id"], "size": 30}, format="json")
+    rate_batch(api, run_queued_jobs()[0].result["batch"])
+    api.post(f"/api/concepts/{concept['id']}/train/", {"pool": pool["id"]}, format="json")
+    run_queued_jobs()
+    api.post(f"/api/concepts/{concept['id']}/evaluation-set/", {"pool": pool["id"], "k": 2}, format="json")
+    [evaluation] = run_queued_jobs()
+    open_rows = api.get(f"/api/assignments/?batch={evaluation.result['batch']}&status=open").json()["results"]
+    for row in open_rows[: len(open_rows) // 2]:  # half rated: some strata have no rated item yet
+        value = "yes" if Item.objects.get(pk=row["item"]).key.startswith("airplane/") else "no"
+        api.post("/api/answers/", {"assignment": row["id"], "value": value, "client_id": str(uuid.uuid4())},
+                 format="json")
+        response = api.get(f"/api/concepts/{concept['id']}/metrics/")
+        assert response.status_code == 200, response.json()
