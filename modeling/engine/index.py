@@ -1,11 +1,11 @@
 """Nearest-neighbour index over the shared embedding vectors (faiss).
 
 Below ``exact_below`` vectors the index is exact (``IndexFlatIP`` / ``IndexFlatL2``).
-Above it, an IVF index with 4-bit fast-scan product quantisation (``IVF{n},PQ{m}x4fs``)
-finds candidates from a few bytes per vector; when the raw vectors are at hand (the
-store's memmap) the top ``rerank_factor * k`` candidates are re-scored exactly from them.
-Memory stays at ~d/4 bytes per vector plus the coarse centroids, which is what lets a 10M
-pool fit beside everything else (a flat 10M x 512 float32 index is 20 GB).
+Above it, an IVF index with 4-bit fast-scan product quantisation (``IVF{n},PQ{m}x4fs``,
+at most 64 sub-vectors: 32 bytes per vector) finds candidates; when the raw vectors are
+at hand (the store's memmap) the top ``rerank_factor * k`` candidates are re-scored
+exactly from them, which is what brings recall back (PQ alone ranks poorly within a
+cluster). 10M x 512 then takes ~0.4 GB of RAM, where a flat float32 index takes 20 GB.
 ``kind="hnsw"`` (``IndexHNSWFlat``) is offered for mid-size pools where its memory is fine.
 
 The index is saved beside the store (:meth:`VectorIndex.save`); :func:`sync_index`
@@ -16,6 +16,8 @@ when it crosses ``exact_below`` or outgrows its IVF training by ``REBUILD_GROWTH
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -32,6 +34,27 @@ REBUILD_GROWTH = 2.0
 #: Vectors used to train IVF centroids and PQ codebooks (enough per centroid, bounded time).
 TRAIN_SAMPLE = 100_000
 _ADD_CHUNK = 262_144
+#: At most this many 4-bit PQ sub-vectors: 32 bytes per vector, 320 MB for 10M items.
+MAX_PQ_SUBQUANTIZERS = 64
+#: IVF coarse quantizers with at least this many lists are HNSW graphs.
+HNSW_COARSE_FROM = 1_024
+#: Approximate searches fetch this many times k candidates and re-rank them exactly.
+DEFAULT_RERANK_FACTOR = 10
+#: OpenMP threads for faiss calls. One by default: on this shared 2-core machine a second
+#: thread made builds 5-25x slower whenever another process held a core (OpenMP workers
+#: spin-wait for each other); pass ``threads=2`` to a build on a quiet machine.
+DEFAULT_THREADS = 1
+
+
+@contextmanager
+def faiss_threads(count: int) -> Iterator[None]:
+    """Run the block with ``count`` faiss OpenMP threads, restoring the old count after."""
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(count)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 class VectorIndex:
@@ -49,7 +72,7 @@ class VectorIndex:
         *,
         trained_size: int,
         nprobe: int = 1,
-        rerank_factor: int = 4,
+        rerank_factor: int = DEFAULT_RERANK_FACTOR,
         vectors: np.ndarray | None = None,
     ) -> None:
         self.index = index
@@ -80,14 +103,16 @@ class VectorIndex:
         q = _as_queries(queries, self.dim)
         k_search = k if self.kind == "flat" or self.vectors is None else k * self.rerank_factor
         self._set_search_params()
-        scores, ids = self.index.search(q, min(k_search, max(self.size, 1)))
+        with faiss_threads(DEFAULT_THREADS):
+            scores, ids = self.index.search(q, min(k_search, max(self.size, 1)))
         if self.kind != "flat" and self.vectors is not None:
             scores, ids = _rerank(q, ids, self.vectors, k, self.metric)
         return _pad(scores, ids, k, self.metric)
 
-    def add(self, vectors: np.ndarray) -> None:
+    def add(self, vectors: np.ndarray, *, threads: int = DEFAULT_THREADS) -> None:
         """Append ``vectors`` (n, d); their ids continue from the current size."""
-        _add_chunked(self.index, vectors, self.dim)
+        with faiss_threads(threads):
+            _add_chunked(self.index, vectors, self.dim)
 
     def save(self, path: Path) -> None:
         """Write the faiss index to ``path`` and its settings to ``path`` + ``.json``."""
@@ -110,9 +135,14 @@ class VectorIndex:
                    nprobe=meta["nprobe"], rerank_factor=meta["rerank_factor"], vectors=vectors)
 
     def _set_search_params(self) -> None:
-        name = {"ivf": "nprobe", "hnsw": "efSearch"}.get(self.kind)
-        if name is not None:
-            faiss.ParameterSpace().set_index_parameter(self.index, name, self.nprobe)
+        space = faiss.ParameterSpace()
+        if self.kind == "ivf":
+            space.set_index_parameter(self.index, "nprobe", self.nprobe)
+            if isinstance(faiss.downcast_index(faiss.extract_index_ivf(self.index).quantizer), faiss.IndexHNSW):
+                # The graph must return at least nprobe lists.
+                space.set_index_parameter(self.index, "quantizer_efSearch", 2 * self.nprobe)
+        elif self.kind == "hnsw":
+            space.set_index_parameter(self.index, "efSearch", self.nprobe)
 
     def __repr__(self) -> str:
         return (
@@ -129,18 +159,21 @@ def build_index(
     kind: Kind = "auto",
     seed: int = 0,
     keep_vectors: bool = True,
+    threads: int = DEFAULT_THREADS,
 ) -> VectorIndex:
     """Index ``vectors`` (N, d) (float16/float32; a memmap is read in chunks).
 
     ``kind="auto"``: exact below ``exact_below`` rows, IVF-PQ fast-scan above.
     ``keep_vectors``: hold a reference to ``vectors`` for exact re-ranking (no copy).
+    ``threads``: faiss OpenMP threads for training and adding.
     """
     if vectors.ndim != 2 or vectors.shape[0] == 0:
         raise EmptyPoolError(f"cannot index {vectors.shape} vectors: need a non-empty (N, d)")
     chosen = ("flat" if len(vectors) < exact_below else "ivf") if kind == "auto" else kind
     builder = {"flat": _build_flat, "ivf": _build_ivf, "hnsw": _build_hnsw}[chosen]
-    index, nprobe = builder(vectors, _faiss_metric(metric), seed)
-    _add_chunked(index, vectors, vectors.shape[1])
+    with faiss_threads(threads):
+        index, nprobe = builder(vectors, _faiss_metric(metric), seed)
+        _add_chunked(index, vectors, vectors.shape[1])
     return VectorIndex(index, chosen, metric, trained_size=len(vectors), nprobe=nprobe,
                        vectors=vectors if keep_vectors and chosen != "flat" else None)
 
@@ -178,16 +211,28 @@ def _build_flat(vectors: np.ndarray, metric: int, seed: int) -> tuple[faiss.Inde
 
 
 def _build_ivf(vectors: np.ndarray, metric: int, seed: int) -> tuple[faiss.Index, int]:
-    """IVF with ~4 sqrt(N) lists (at least 39 training rows per list) and 4-bit PQ of
-    d/2 sub-vectors; probes 1/8 of the lists (at least 8)."""
+    """IVF with ~4 sqrt(N) lists (at most one per 39 training rows, faiss's minimum) and
+    4-bit fast-scan PQ; probes 1/8 of the lists (at least 8).
+
+    Above ``HNSW_COARSE_FROM`` lists the coarse quantizer is itself an HNSW graph, so
+    assigning 10M vectors to lists costs a graph walk each instead of a scan of every
+    centroid (26 TFLOP at 10M x 2,560 x 512).
+    """
     n, d = vectors.shape
-    nlist = int(max(1, min(4 * np.sqrt(n), n // 39)))
-    sub = d // 2 if d % 2 == 0 else d
-    index = faiss.index_factory(d, f"IVF{nlist},PQ{sub}x4fs", metric)
     sample = _training_sample(vectors, seed)
+    nlist = int(max(1, min(4 * np.sqrt(n), len(sample) // 39)))
+    coarse = f"IVF{nlist}_HNSW32" if nlist >= HNSW_COARSE_FROM else f"IVF{nlist}"
+    index = faiss.index_factory(d, f"{coarse},PQ{pq_subquantizers(d)}x4fs", metric)
     faiss.extract_index_ivf(index).cp.seed = seed
     index.train(sample)
     return index, max(8, nlist // 8)
+
+
+def pq_subquantizers(dim: int) -> int:
+    """PQ sub-vectors: the largest even divisor of ``dim`` up to ``MAX_PQ_SUBQUANTIZERS``
+    (4 bits each: 32 bytes per vector at 64), or ``dim`` itself when none divides."""
+    even = [m for m in range(2, min(dim, MAX_PQ_SUBQUANTIZERS) + 1, 2) if dim % m == 0]
+    return even[-1] if even else dim
 
 
 def _build_hnsw(vectors: np.ndarray, metric: int, seed: int) -> tuple[faiss.Index, int]:

@@ -15,10 +15,12 @@ from modeling.engine.errors import (
     NotEnoughLabelsError,
 )
 from modeling.engine.trainer import (
+    Int8Features,
     TrainConfig,
     TrainedModel,
     initial_config,
     later_config,
+    quantize_int8,
     score_pool,
     train,
 )
@@ -175,3 +177,36 @@ def test_it_uses_the_paper_layer_sizes() -> None:
     assert initial_config().hidden == (16,) and later_config().hidden == (128, 128, 128)
     config = later_config()
     assert (config.dropout, config.weight_decay, config.lr, config.epochs) == (0.5, 1e-4, 1e-4, 10)
+
+
+def test_it_scores_an_int8_copy_of_the_pool_like_the_float_pool(tmp_path: Path) -> None:
+    pool, y = toy_pool()
+    rows = labeled_slice(y)
+    model = train(pool[rows], y[rows], pool, fast(later_config()))
+    copy = quantize_int8(pool, tmp_path / "int8")
+    loaded = Int8Features.load(tmp_path / "int8")
+    assert loaded.codes.dtype == np.int8 and loaded.shape == pool.shape
+    np.testing.assert_allclose(loaded.dequantize(), pool.astype(np.float32), atol=0.02)
+    exact = score_pool(model, pool, precision="fp32")
+    np.testing.assert_allclose(score_pool(model, loaded, chunk_rows=999), exact, atol=0.03)
+    np.testing.assert_array_equal(score_pool(model, copy), score_pool(model, loaded))
+
+
+def test_it_streams_a_memmap_without_keeping_it_mapped(tmp_path: Path) -> None:
+    pool, y = toy_pool(n=40_000)
+    np.save(tmp_path / "pool.npy", pool)
+    mapped = np.load(tmp_path / "pool.npy", mmap_mode="r")
+    rows = labeled_slice(y)
+    model = train(pool[rows], y[rows], mapped, fast(initial_config()))
+    before = _rss_file_kb()
+    probs = score_pool(model, mapped, chunk_rows=4_096)
+    np.testing.assert_array_equal(probs, score_pool(model, pool, chunk_rows=4_096))
+    # 40k x 16 float16 is 1,250 kB; released chunks leave at most a few pages mapped.
+    assert _rss_file_kb() - before < 400
+
+
+def _rss_file_kb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssFile:"):
+            return int(line.split()[1])
+    raise AssertionError("no RssFile in /proc/self/status")

@@ -18,17 +18,20 @@ from modeling.engine.trainer.config import (
 )
 from modeling.engine.trainer.fit import train
 from modeling.engine.trainer.model import TrainedModel
+from modeling.engine.trainer.quantized import Int8Features, quantize_int8
 from modeling.engine.trainer.scoring import DEFAULT_CHUNK_ROWS, score_pool
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
     "INITIAL_HIDDEN",
+    "Int8Features",
     "LATER_HIDDEN",
     "TrainConfig",
     "TrainedModel",
     "initial_config",
     "later_config",
     "original_config",
+    "quantize_int8",
     "score_pool",
     "train",
 ]

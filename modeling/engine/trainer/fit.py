@@ -80,7 +80,7 @@ def _fit(
     pos, neg = torch.from_numpy(x[y == 1]), torch.from_numpy(x[y == 0])
     draw = _draw(pool_features, x.shape[1], config, exclude, rng)
     mean, std = _standardisation(torch.cat([pos, neg, draw]))
-    net = build_mlp(x.shape[1], config.hidden, config.dropout, generator)
+    net = build_mlp(x.shape[1], config.hidden, config.dropout, generator, rng)
     optimiser = torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     losses: list[float] = []
     planned = config.max_epochs if config.stop_at_loss_fraction is not None else config.epochs

@@ -14,6 +14,8 @@ from modeling.engine.errors import DimensionMismatchError, ModelFileError
 from modeling.engine.trainer.config import TrainConfig
 
 FILE_FORMAT = "agile-labeling/mlp/1"
+#: ``(weight (out, in), bias (out,))`` per Linear layer, in order.
+Layers = list[tuple[torch.Tensor, torch.Tensor]]
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,7 +40,7 @@ class TrainedModel:
         """How many epochs the training loop ran (differs from config with early stop)."""
         return len(self.loss_history)
 
-    def folded_layers(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def folded_layers(self) -> Layers:
         """Layers with the input standardisation folded into the first one.
 
         ``W (x - m) / s + b == (W / s) x + (b - (W / s) m)``: scoring then reads raw
@@ -106,7 +108,7 @@ class TrainedModel:
         )
 
 
-def forward_layers(x: torch.Tensor, layers: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+def forward_layers(x: torch.Tensor, layers: Layers) -> torch.Tensor:
     """Evaluate ReLU MLP ``layers`` on ``x`` (n, in) in x's dtype; returns logits (n,)."""
     for i, (w, b) in enumerate(layers):
         x = torch.addmm(b.to(x.dtype), x, w.to(x.dtype).T)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from modeling.engine.trainer.streaming import release_rows
+
 
 @dataclass(frozen=True)
 class BatchPlan:
@@ -64,6 +66,7 @@ def read_rows(pool: np.ndarray, rows: np.ndarray, chunk: int = 65_536) -> torch.
     for start in range(0, len(rows), chunk):
         part = np.asarray(pool[rows[start : start + chunk]])
         out[start : start + len(part)] = torch.from_numpy(part.astype(np.float32, copy=False))
+    release_rows(pool, 0, pool.shape[0])  # scattered reads touched pages all over the file
     return out
 
 

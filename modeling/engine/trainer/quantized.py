@@ -1,0 +1,72 @@
+"""A per-row-scaled int8 copy of pool features: half the bytes of float16 to stream.
+
+Row i is stored as ``codes[i] (d,) int8`` and ``scales[i] float32`` with
+``features[i] ~= codes[i] * scales[i]`` and ``scales[i] = max|features[i]| / 127``, so each
+element keeps ~1/254 of its row's largest magnitude. Scoring casts codes to bfloat16
+(exact for |code| <= 127) and applies the scale after the first matmul:
+``W (codes * s) = (W codes) * s``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from modeling.engine.trainer.streaming import iter_row_chunks
+
+CODES_FILE = "codes.int8.npy"
+SCALES_FILE = "scales.f32.npy"
+
+
+@dataclass(frozen=True, eq=False)
+class Int8Features:
+    """codes: (N, d) int8 (may be a memmap); scales: (N,) float32."""
+
+    codes: np.ndarray
+    scales: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (int(self.codes.shape[0]), int(self.codes.shape[1]))
+
+    def dequantize(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Rows ``[start, stop)`` back as float32 (n, d)."""
+        rows = slice(start, stop)
+        out: np.ndarray = np.asarray(self.codes[rows], dtype=np.float32) * self.scales[rows, None]
+        return out
+
+    @classmethod
+    def load(cls, directory: Path) -> Int8Features:
+        """Memory-map a copy written by :func:`quantize_int8`."""
+        directory = Path(directory)
+        return cls(np.load(directory / CODES_FILE, mmap_mode="r"), np.load(directory / SCALES_FILE))
+
+    def __repr__(self) -> str:
+        return f"Int8Features(rows={self.shape[0]}, dim={self.shape[1]})"
+
+
+def quantize_int8(
+    features: np.ndarray, directory: Path | None = None, chunk_rows: int = 65_536
+) -> Int8Features:
+    """Per-row int8 copy of ``features`` (N, d); written to ``directory`` as two .npy
+    files (codes memory-mapped) when given, else held in RAM. Streams in chunks."""
+    n_rows, dim = features.shape
+    if directory is None:
+        codes = np.empty((n_rows, dim), dtype=np.int8)
+    else:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        codes = np.lib.format.open_memmap(Path(directory) / CODES_FILE, mode="w+",
+                                          dtype=np.int8, shape=(n_rows, dim))
+    scales = np.empty(n_rows, dtype=np.float32)
+    for start, stop, rows in iter_row_chunks(features, chunk_rows):
+        block = rows.float().numpy()
+        peak = np.abs(block).max(axis=1)
+        scale = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
+        codes[start:stop] = np.rint(block / scale[:, None]).astype(np.int8)
+        scales[start:stop] = scale
+    if directory is not None:
+        np.save(Path(directory) / SCALES_FILE, scales)
+        codes.flush()  # type: ignore[attr-defined]
+    return Int8Features(codes, scales)
