@@ -126,13 +126,14 @@ def load_cifar(encoder_name: str = "offline") -> Dataset:
         arrays = PoolArrays(
             np.array(result.store.vectors, dtype=np.float32), np.array(result.store.features)
         )
-        parts.append((arrays, np.array(result.labels)))
-    (pool, pool_labels), (evaluation, eval_labels) = parts
+        parts.append((arrays, np.array(result.labels), list(result.store.keys)))
+    (pool, pool_labels, _), (evaluation, eval_labels, eval_keys) = parts
     return Dataset(
         pool,
         pool_labels,
         evaluation,
         eval_labels,
+        eval_keys,
         build_index(pool.vectors),
         encoder.encode_texts,
         calibration_for(encoder_name),
