@@ -64,7 +64,7 @@ def _chunk_logits(
             codes = as_tensor(pool.codes[start:stop])
             scales = torch.from_numpy(pool.scales[start:stop])
             yield start, stop, score_chunk(codes, layers, precision, row_scales=scales)
-            release_rows(pool.codes, start, stop)
+            release_rows(pool.codes, max(0, start - chunk_rows), stop)  # see iter_row_chunks
         return
     for start, stop, rows in iter_row_chunks(pool, chunk_rows):
         yield start, stop, score_chunk(rows, layers, precision)

@@ -27,7 +27,9 @@ def iter_row_chunks(array: np.ndarray, chunk_rows: int) -> Iterator[tuple[int, i
     for start in range(0, n_rows, chunk_rows):
         stop = min(start + chunk_rows, n_rows)
         yield start, stop, as_tensor(array[start:stop])
-        release_rows(array, start, stop)
+        # From the previous chunk's start: the kernel's fault-around maps up to 64 kB of
+        # cached pages on each side of a faulting page, re-mapping some released ones.
+        release_rows(array, max(0, start - chunk_rows), stop)
 
 
 def as_tensor(rows: np.ndarray) -> torch.Tensor:
