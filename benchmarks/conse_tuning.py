@@ -8,8 +8,9 @@ the embedding store, and every ConSE setting is re-derived from them here.
 Swept: T ∈ {1,5,10,20,50,100,1000}, softmax temperature ∈ {1,2,4}, class-text form
 (lemma, lemmas, photo, lemma_gloss), phrase form (raw, "a photo of a …").
 Dev: --dev-per-class images per class drawn (seeded) from train.zip; test: all of test.zip.
-Resolution (160 vs 224 px) is compared on the first --res-per-class test images per class,
-embedded at both sizes (a subset, because 224 px costs ~2-3x more; the size is printed).
+Resolution (160 vs 224 px) and centre crop (timm's 0.875 vs none) are compared on the first
+--res-per-class images per class of train (to choose) and of test (to report), each embedded
+four times (subsets, because 224 px costs ~2-3x more; the sizes are printed).
 
 Usage: .venv/bin/python benchmarks/conse_tuning.py [--dev-per-class 500] [--res-per-class 200]
        [--seed 0] [--json]
@@ -89,7 +90,7 @@ def pool_store(zip_path: Path, name: str, **encoder_options: object) -> Embeddin
     encoder = create_encoder("offline", **encoder_options)
     out_dir = default_cache_dir().parent / "pools" / name
     result = embed_source(zip_path, encoder, out_dir)
-    print(f"  {name}: {len(result.store)} images ({'cache' if result.from_cache else 'embedded'})",
+    print(f"  {name}: {len(result.store)} images ({'reused' if result.from_cache else 'embedded now'})",
           flush=True)
     return result.store
 
@@ -113,14 +114,14 @@ def sweep(
     return results
 
 
-def subset_zip(per_class: int) -> Path:
-    """The first ``per_class`` test images of each class, as a zip in the cache (made once)."""
-    target = default_cache_dir() / "benchmarks" / f"cifar10-test-first{per_class}.zip"
+def subset_zip(split: str, per_class: int) -> Path:
+    """The first ``per_class`` images of each class of a split, as a zip in the cache (made once)."""
+    target = default_cache_dir() / "benchmarks" / f"cifar10-{split}-first{per_class}.zip"
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".tmp")
-    with zipfile.ZipFile(shared_data_dir() / "cifar10" / "test.zip") as src, \
+    with zipfile.ZipFile(shared_data_dir() / "cifar10" / f"{split}.zip") as src, \
             zipfile.ZipFile(tmp, "w") as out:
         for name in sorted(src.namelist()):
             if name.endswith(".jpg") and int(Path(name).stem) < per_class:
@@ -129,19 +130,25 @@ def subset_zip(per_class: int) -> Path:
     return target
 
 
-def resolution_rows(per_class: int, settings: list[Setting]) -> list[dict[str, object]]:
-    archive = subset_zip(per_class)
+IMAGE_VARIANTS = ((160, 0.875), (160, 1.0), (224, 0.875), (224, 1.0))  # (px, small-image crop)
+
+
+def resolution_rows(split: str, per_class: int, settings: list[Setting]) -> list[dict[str, object]]:
+    """mAP / P@100 of each setting at each (resolution, crop) on one subset of a split."""
+    archive = subset_zip(split, per_class)
     rows = []
-    stores = {size: pool_store(archive, f"cifar10-test-first{per_class}-res{size}", resolution=size)
-              for size in (160, 224)}
+    stores = {(size, crop): pool_store(archive, f"cifar10-{split}-first{per_class}-res{size}-crop{crop}",
+                                       resolution=size, crop_small=crop)
+              for size, crop in IMAGE_VARIANTS}
     for setting in settings:
         table = class_text_vectors(setting.class_text, minilm_encode, default_cache_dir() / "conse")
         queries = minilm_encode([PHRASE_FORMS[setting.phrase](c) for c in CLASSES])
-        for size, store in stores.items():
+        for (size, crop), store in stores.items():
             logits, labels = logits_and_labels(store)
             score = retrieval_scores(conse_vectors(logits, table, setting.top, setting.temperature),
                                      labels, queries)
-            rows.append({"setting": asdict(setting), "resolution": size, **asdict(score)})
+            rows.append({"split": split, "setting": asdict(setting), "resolution": size,
+                         "crop_pct": crop, **asdict(score)})
     return rows
 
 
@@ -185,13 +192,20 @@ def main() -> None:
     print_table(f"class text x phrase (T {best.top}, temp {best.temperature:g})", results,
                 [Setting(best.top, best.temperature, c, p) for c in CLASS_TEXT_FORMS for p in PHRASE_FORMS])
     print_table("current default (modeling/engine/encoders/offline.py OfflineSettings)", results, [default])
-    res = resolution_rows(args.res_per_class, list(dict.fromkeys([best, default])))
-    print(f"\nresolution, first {args.res_per_class} test images per class ({10 * args.res_per_class})")
-    print("| setting | px | mAP | P@100 |\n|---|---|---|---|")
-    for row in res:
+    compared = list(dict.fromkeys([best, default]))
+    res = [row for split in ("train", "test") for row in resolution_rows(split, args.res_per_class, compared)]
+    print(f"\nresolution x centre crop, first {args.res_per_class} images per class of each split "
+          f"({10 * args.res_per_class} each; choose on train, report test; P@100 capped by "
+          f"{args.res_per_class} positives)")
+    print("| setting | px | crop | train-subset mAP | test-subset mAP | test-subset P@100 |")
+    print("|---|---|---|---|---|---|")
+    train_rows = [r for r in res if r["split"] == "train"]
+    test_rows = [r for r in res if r["split"] == "test"]
+    for dev_row, row in zip(train_rows, test_rows, strict=True):
         s = row["setting"]
         assert isinstance(s, dict)
-        print(f"| T{s['top']} temp{s['temperature']:g} {s['class_text']} {s['phrase']} | {row['resolution']} "
+        print(f"| T{s['top']} temp{s['temperature']:g} {s['class_text']} {s['phrase']} "
+              f"| {row['resolution']} | {row['crop_pct']} | {dev_row['mean_ap']:.3f} "
               f"| {row['mean_ap']:.3f} | {row['precision_at_100']:.3f} |")
     if args.json:
         print(json.dumps({

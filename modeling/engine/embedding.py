@@ -55,7 +55,8 @@ class EmbedResult:
     store: the rows, in sorted key order of the images that could be read.
     skipped: (key, reason) of every image that could not be read or encoded.
     labels: per store row, the key's first folder (the simulated rater's answer) or None.
-    from_cache: True when the store was linked from the cache, not computed now.
+    from_cache: True when nothing was computed now: the store was already complete in
+        ``out_dir`` or was linked from the cache.
     """
 
     store: EmbeddingStore
@@ -109,7 +110,7 @@ def embed_source(
     meta = _pool_meta(source, encoder, content, refs, dtype)
     done = _finished(out_dir, meta)
     if done is not None:
-        return _result(done, from_cache=False)
+        return _result(done, from_cache=True)
     entry = cache_entry(cache_dir or default_cache_dir(), content, encoder.key)
     cached = _finished(entry, meta)
     if cached is not None and entry.resolve() != out_dir.resolve():

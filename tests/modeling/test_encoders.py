@@ -60,7 +60,7 @@ def test_it_puts_every_output_changing_setting_in_the_key() -> None:
                         "/cls-lemma_gloss/phr-photo/bf16")
     variants = [create_encoder("offline", top=10), create_encoder("offline", temperature=4),
                 create_encoder("offline", resolution=224), create_encoder("offline", precision="fp32"),
-                create_encoder("offline", class_text="lemma"), create_encoder("offline", crop_pct=1.0)]
+                create_encoder("offline", class_text="lemma"), create_encoder("offline", crop_small=0.9)]
     assert len({base.key, *(v.key for v in variants)}) == 7
 
 

@@ -47,8 +47,9 @@ class OfflineSettings:
     resolution: input side in px; None = 160 for images no larger than ``small_side`` px
         on their longer side (upsampled anyway, no loss measured), 224 for real photos.
     precision: "bf16" (autocast, ~2-4x faster on CPU, cosine .997 to fp32) or "fp32".
-    crop_pct: fraction of the resized image kept by the centre crop; None = timm's 0.875
-        (the key names it only when set, so keys of existing caches stay valid).
+    crop_small, crop_large: fraction of the resized image kept by the centre crop, for
+        small images (longer side <= ``small_side``) and for photos; the key names them only
+        when they differ from timm's 0.875, so keys stay short and stable.
     """
 
     top: int = 50
@@ -58,7 +59,8 @@ class OfflineSettings:
     resolution: int | None = None
     small_side: int = 96
     precision: str = "bf16"
-    crop_pct: float | None = None
+    crop_small: float = CROP_PCT
+    crop_large: float = CROP_PCT
 
     def validate(self) -> OfflineSettings:
         if self.top < 1 or self.temperature <= 0:
@@ -72,35 +74,39 @@ class OfflineSettings:
             raise EncoderLoadError(f"precision must be 'bf16' or 'fp32', got {self.precision!r}")
         if self.resolution is not None and not 32 <= self.resolution <= 1024:
             raise EncoderLoadError(f"resolution must be in 32..1024 px, got {self.resolution}")
-        if self.crop_pct is not None and not 0.5 <= self.crop_pct <= 1.0:
-            raise EncoderLoadError(f"crop_pct must be in 0.5..1.0, got {self.crop_pct}")
+        if not (0.5 <= self.crop_small <= 1.0 and 0.5 <= self.crop_large <= 1.0):
+            raise EncoderLoadError(f"crops must be in 0.5..1.0, got {self.crop_small}, {self.crop_large}")
         return self
-
-    @property
-    def crop(self) -> float:
-        return CROP_PCT if self.crop_pct is None else self.crop_pct
 
     def resolution_for(self, image: Image.Image) -> int:
         if self.resolution is not None:
             return self.resolution
         return 160 if max(image.size) <= self.small_side else 224
 
+    def input_for(self, image: Image.Image) -> tuple[int, float]:
+        """(input side in px, centre-crop fraction) for one image."""
+        small = max(image.size) <= self.small_side
+        return self.resolution_for(image), self.crop_small if small else self.crop_large
+
+    @property
+    def _image_part(self) -> str:
+        res = f"res{self.resolution}" if self.resolution else f"res160-224@{self.small_side}"
+        crops = (self.crop_small, self.crop_large)
+        crop = "" if crops == (CROP_PCT, CROP_PCT) else f"/crop{crops[0]:g}-{crops[1]:g}"
+        return f"{res}/{self.precision}{crop}"
+
     @property
     def key(self) -> str:
-        res = f"res{self.resolution}" if self.resolution else f"res160-224@{self.small_side}"
-        temp = f"{self.temperature:g}"
-        crop = "" if self.crop_pct is None else f"/crop{self.crop_pct:g}"
+        res, image_rest = self._image_part.split("/", 1)
         return (
-            f"offline-conse/effnet-lite0/minilm-l6/T{self.top}/temp{temp}/{res}"
-            f"/cls-{self.class_text}/phr-{self.phrase}/{self.precision}{crop}"
+            f"offline-conse/effnet-lite0/minilm-l6/T{self.top}/temp{self.temperature:g}/{res}"
+            f"/cls-{self.class_text}/phr-{self.phrase}/{image_rest}"
         )
 
     @property
     def image_key(self) -> str:
         """The settings that change features and logits (the image model's part of ``key``)."""
-        res = f"res{self.resolution}" if self.resolution else f"res160-224@{self.small_side}"
-        crop = "" if self.crop_pct is None else f"/crop{self.crop_pct:g}"
-        return f"effnet-lite0/{res}/{self.precision}{crop}"
+        return f"effnet-lite0/{self._image_part}"
 
 
 DEFAULT_SETTINGS = OfflineSettings()
@@ -151,11 +157,10 @@ class OfflineEncoder:
         features = np.zeros((len(images), self.feature_dim), np.float32)
         logits = np.zeros((len(images), 1000), np.float32)
         done = 0
-        for indices in self._groups(images):
+        for (size, crop), indices in self._groups(images).items():
             for part in batched(len(indices), self.batch_size):
                 rows = indices[part]
-                features[rows], logits[rows] = self.run_model([images[i] for i in rows],
-                                                              self.settings.resolution_for(images[rows[0]]))
+                features[rows], logits[rows] = self.run_model([images[i] for i in rows], size, crop)
                 done += len(rows)
                 if progress is not None:
                     progress(done, len(images))
@@ -167,15 +172,20 @@ class OfflineEncoder:
         return conse_vectors(logits, self.class_vectors(), self.settings.top,
                              self.settings.temperature)
 
-    def _groups(self, images: Sequence[Image.Image]) -> list[np.ndarray]:
-        """Image indices grouped by input resolution (one forward pass per size)."""
-        sizes = np.array([self.settings.resolution_for(im) for im in images], dtype=np.int64)
-        return [np.flatnonzero(sizes == size) for size in np.unique(sizes)]
+    def _groups(self, images: Sequence[Image.Image]) -> dict[tuple[int, float], np.ndarray]:
+        """Image indices grouped by (input px, crop): one batched forward pass per group."""
+        inputs = [self.settings.input_for(im) for im in images]
+        groups: dict[tuple[int, float], list[int]] = {}
+        for index, key in enumerate(inputs):
+            groups.setdefault(key, []).append(index)
+        return {key: np.array(rows, dtype=np.int64) for key, rows in groups.items()}
 
-    def run_model(self, images: Sequence[Image.Image], resolution: int) -> tuple[np.ndarray, np.ndarray]:
-        """(features (n, 1280), logits (n, 1000)) as float32 for one batch at one resolution."""
+    def run_model(
+        self, images: Sequence[Image.Image], resolution: int, crop: float = CROP_PCT
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(features (n, 1280), logits (n, 1000)) as float32 for one batch of one input size."""
         model = load_efficientnet_lite0()
-        batch = to_tensor(images, resolution, self.settings.crop, MEAN, STD)
+        batch = to_tensor(images, resolution, crop, MEAN, STD)
         use_bf16 = self.settings.precision == "bf16"
         with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=use_bf16):
             features = model.forward_features(batch)  # type: ignore[operator]
