@@ -37,7 +37,7 @@ def test_it_embeds_a_pool_then_serves_it_from_the_cache(pool: Path, tmp_path: Pa
     common = ["--encoder", "precomputed", "--vectors", str(tmp_path / "vectors.npy"),
               "--ids", str(tmp_path / "ids.txt"), "--cache-dir", str(tmp_path / "cache")]
     first = _embed(str(pool), "--out", str(tmp_path / "a"), *common)
-    assert "3 images embedded" in first and "red/broken.png" in first
+    assert "3 images embedded" in first and "1 image skipped" in first and "red/broken.png" in first
     assert EmbeddingStore.open(tmp_path / "a").keys == ["blue/2.png", "green/1.png", "red/0.png"]
     second = _embed(str(pool), "--out", str(tmp_path / "b"), *common)
     assert "3 images from cache" in second

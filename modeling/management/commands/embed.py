@@ -85,13 +85,17 @@ class Command(BaseCommand):
     def _report(self, result: EmbedResult, seconds: float) -> None:
         origin = "from cache" if result.from_cache else "embedded"
         self.stdout.write(self.style.SUCCESS(
-            f"{len(result.store)} images {origin} in {seconds:.1f} s → {result.store.path}"))
+            f"{_count(len(result.store))} {origin} in {seconds:.1f} s → {result.store.path}"))
         if result.skipped:
-            self.stdout.write(self.style.WARNING(f"{len(result.skipped)} images skipped:"))
+            self.stdout.write(self.style.WARNING(f"{_count(len(result.skipped))} skipped:"))
             for key, reason in result.skipped[:20]:
                 self.stdout.write(f"  {key}: {reason}")
             if len(result.skipped) > 20:
                 self.stdout.write(f"  ... and {len(result.skipped) - 20} more (see skipped.json)")
+
+
+def _count(images: int) -> str:
+    return f"{images} image{'s' if images != 1 else ''}"
 
 
 def _default_out(source: Path, encoder_key: str, cache_dir: Path) -> Path:
