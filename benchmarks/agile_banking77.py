@@ -24,13 +24,19 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from agile_cifar10 import Dataset, calibrate, json_safe, parse_args, run_benchmark
+from agile_cifar10 import (
+    Dataset,
+    calibrate,
+    json_safe,
+    parse_args,
+    run_benchmark,
+    train_configs,
+)
 
 from modeling.engine.encoders import create_encoder
 from modeling.engine.encoders.paths import default_cache_dir, shared_data_dir
 from modeling.engine.index import build_index
-from modeling.engine.simulation import PoolArrays, SimulationConfig
-from modeling.engine.trainer import initial_config, later_config
+from modeling.engine.simulation import PoolArrays
 from modeling.engine.zero_shot import calibration_for
 
 BANKING_CONCEPTS: dict[str, list[str]] = {
@@ -140,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.json:
             print(json.dumps({"center": cal.center, "scale": cal.scale, "source": cal.source}))
         return
-    config = SimulationConfig(initial=initial_config(), later=later_config())
+    config = train_configs(args)
     result = run_benchmark(data, args, BANKING_CONCEPTS, "agile_banking77", config)
     if args.json:
         print(json.dumps(json_safe(result)))
