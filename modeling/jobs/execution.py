@@ -11,7 +11,7 @@ import socket
 import time
 from typing import Any
 
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from labeling.events import publish
@@ -68,8 +68,15 @@ def _claim(job_id: int) -> Job | None:
     return job
 
 
+def _drop_stale_connections() -> None:
+    """Worker threads and Celery processes keep connections across jobs: drop broken or
+    expired ones. Not inside a caller's transaction (a job run in-line), which it would end."""
+    if not connection.in_atomic_block:
+        close_old_connections()
+
+
 def run_job(job_id: int, observer: Reporter | None = None) -> None:
-    close_old_connections()
+    _drop_stale_connections()
     try:
         job = _claim(job_id)
         if job is None:
@@ -83,7 +90,7 @@ def run_job(job_id: int, observer: Reporter | None = None) -> None:
         else:
             _finish(job, Job.Status.SUCCEEDED, result=result or {})
     finally:
-        close_old_connections()
+        _drop_stale_connections()
 
 
 def _describe(exc: Exception) -> str:
