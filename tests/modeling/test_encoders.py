@@ -56,9 +56,9 @@ def test_it_rejects_options_an_encoder_does_not_take() -> None:
 
 def test_it_puts_every_output_changing_setting_in_the_key() -> None:
     base = create_encoder("offline")
-    assert base.key == ("offline-conse/effnet-lite0/minilm-l6/T50/temp2/res160-224@96"
-                        "/cls-lemma_gloss/phr-photo/bf16")
-    variants = [create_encoder("offline", top=10), create_encoder("offline", temperature=4),
+    assert base.key == ("offline-conse/effnet-lite0/minilm-l6/T50/temp4/res160-224@96"
+                        "/cls-lemma_gloss/phr-photo/bf16/crop1-0.875")
+    variants = [create_encoder("offline", top=10), create_encoder("offline", temperature=2),
                 create_encoder("offline", resolution=224), create_encoder("offline", precision="fp32"),
                 create_encoder("offline", class_text="lemma"), create_encoder("offline", crop_small=0.9)]
     assert len({base.key, *(v.key for v in variants)}) == 7
