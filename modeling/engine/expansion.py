@@ -27,8 +27,10 @@ class ExpansionResult:
     neighbours: np.ndarray
 
     def __repr__(self) -> str:
-        return (f"ExpansionResult(phrases={len(self.neighbours)}, "
-                f"candidates={len(self.candidates)}, batch={len(self.batch)})")
+        return (
+            f"ExpansionResult(phrases={len(self.neighbours)}, "
+            f"candidates={len(self.candidates)}, batch={len(self.batch)})"
+        )
 
 
 def expand(

@@ -118,8 +118,13 @@ class VectorIndex:
         """Write the faiss index to ``path`` and its settings to ``path`` + ``.json``."""
         path = Path(path)
         faiss.write_index(self.index, str(path))
-        meta = {"kind": self.kind, "metric": self.metric, "trained_size": self.trained_size,
-                "nprobe": self.nprobe, "rerank_factor": self.rerank_factor}
+        meta = {
+            "kind": self.kind,
+            "metric": self.metric,
+            "trained_size": self.trained_size,
+            "nprobe": self.nprobe,
+            "rerank_factor": self.rerank_factor,
+        }
         _meta_path(path).write_text(json.dumps(meta))
 
     @classmethod
@@ -131,14 +136,23 @@ class VectorIndex:
             index = faiss.read_index(str(path))
         except (OSError, RuntimeError, ValueError) as exc:
             raise ModelFileError(f"cannot read index {path}: {exc}") from exc
-        return cls(index, meta["kind"], meta["metric"], trained_size=meta["trained_size"],
-                   nprobe=meta["nprobe"], rerank_factor=meta["rerank_factor"], vectors=vectors)
+        return cls(
+            index,
+            meta["kind"],
+            meta["metric"],
+            trained_size=meta["trained_size"],
+            nprobe=meta["nprobe"],
+            rerank_factor=meta["rerank_factor"],
+            vectors=vectors,
+        )
 
     def _set_search_params(self) -> None:
         space = faiss.ParameterSpace()
         if self.kind == "ivf":
             space.set_index_parameter(self.index, "nprobe", self.nprobe)
-            if isinstance(faiss.downcast_index(faiss.extract_index_ivf(self.index).quantizer), faiss.IndexHNSW):
+            if isinstance(
+                faiss.downcast_index(faiss.extract_index_ivf(self.index).quantizer), faiss.IndexHNSW
+            ):
                 # The graph must return at least nprobe lists.
                 space.set_index_parameter(self.index, "quantizer_efSearch", 2 * self.nprobe)
         elif self.kind == "hnsw":
@@ -174,8 +188,14 @@ def build_index(
     with faiss_threads(threads):
         index, nprobe = builder(vectors, _faiss_metric(metric), seed)
         _add_chunked(index, vectors, vectors.shape[1])
-    return VectorIndex(index, chosen, metric, trained_size=len(vectors), nprobe=nprobe,
-                       vectors=vectors if keep_vectors and chosen != "flat" else None)
+    return VectorIndex(
+        index,
+        chosen,
+        metric,
+        trained_size=len(vectors),
+        nprobe=nprobe,
+        vectors=vectors if keep_vectors and chosen != "flat" else None,
+    )
 
 
 def sync_index(
@@ -192,8 +212,12 @@ def sync_index(
             f"store has {len(vectors)} vectors but the index already holds {index.size}"
         )
     if _needs_rebuild(index, len(vectors), exact_below):
-        return build_index(vectors, exact_below=exact_below, metric=index.metric,
-                           keep_vectors=index.vectors is not None or index.kind == "flat")
+        return build_index(
+            vectors,
+            exact_below=exact_below,
+            metric=index.metric,
+            keep_vectors=index.vectors is not None or index.kind == "flat",
+        )
     index.add(vectors[index.size :])
     if index.vectors is not None:
         index.vectors = vectors
@@ -273,11 +297,15 @@ def _rerank(
         exact = np.sum((cand - queries[:, None, :]) ** 2, axis=2)
         exact = np.where(ids >= 0, exact, np.inf)
         order = np.argsort(exact, axis=1)[:, :k]
-    return (np.take_along_axis(exact, order, 1).astype(np.float32),
-            np.take_along_axis(ids, order, 1))
+    return (
+        np.take_along_axis(exact, order, 1).astype(np.float32),
+        np.take_along_axis(ids, order, 1),
+    )
 
 
-def _pad(scores: np.ndarray, ids: np.ndarray, k: int, metric: Metric) -> tuple[np.ndarray, np.ndarray]:
+def _pad(
+    scores: np.ndarray, ids: np.ndarray, k: int, metric: Metric
+) -> tuple[np.ndarray, np.ndarray]:
     """Widen results to k columns with id -1 (faiss returns fewer when k > size)."""
     missing = k - ids.shape[1]
     if missing <= 0:

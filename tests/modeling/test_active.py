@@ -74,30 +74,51 @@ def test_every_strategy_is_seeded(strategy: str) -> None:
     probs = np.random.default_rng(1).random(1_000)
     embeddings = np.random.default_rng(2).normal(size=(1_000, 4))
     rated, labels = np.array([3, 4]), np.array([1, 0])
-    runs = [next_batch(strategy, probs, 20, rated, labels, np.random.default_rng(7), embeddings)
-            for _ in range(2)]
+    runs = [
+        next_batch(strategy, probs, 20, rated, labels, np.random.default_rng(7), embeddings)
+        for _ in range(2)
+    ]
     np.testing.assert_array_equal(*runs)
 
 
 def test_every_strategy_returns_what_is_left_when_the_pool_runs_low() -> None:
     probs = np.linspace(0, 1, 10)
     for strategy in STRATEGIES:
-        batch = next_batch(strategy, probs, 50, np.arange(7), np.zeros(7, dtype=np.int64),
-                           np.random.default_rng(0), np.eye(10))
+        batch = next_batch(
+            strategy,
+            probs,
+            50,
+            np.arange(7),
+            np.zeros(7, dtype=np.int64),
+            np.random.default_rng(0),
+            np.eye(10),
+        )
         assert sorted(batch) == [7, 8, 9]
 
 
 def test_mining_takes_top_scores_while_positives_are_scarce() -> None:
     probs = np.linspace(0.0, 1.0, 1_001)
-    batch = next_batch("margin-mining", probs, SUB_ROUND, np.array([0, 1, 2]),
-                       np.array([0, 0, 1]), np.random.default_rng(0))
+    batch = next_batch(
+        "margin-mining",
+        probs,
+        SUB_ROUND,
+        np.array([0, 1, 2]),
+        np.array([0, 0, 1]),
+        np.random.default_rng(0),
+    )
     assert set(batch) == set(range(1_001 - SUB_ROUND, 1_001))
 
 
 def test_mining_takes_margin_while_positives_outnumber_negatives() -> None:
     probs = np.linspace(0.0, 1.0, 1_001)
-    batch = next_batch("margin-mining", probs, SUB_ROUND, np.array([0, 1, 2]),
-                       np.array([1, 1, 0]), np.random.default_rng(0))
+    batch = next_batch(
+        "margin-mining",
+        probs,
+        SUB_ROUND,
+        np.array([0, 1, 2]),
+        np.array([1, 1, 0]),
+        np.random.default_rng(0),
+    )
     assert np.all(np.abs(probs[batch] - 0.5) <= 0.0051)
 
 
@@ -107,8 +128,14 @@ def test_mining_switches_within_a_batch_as_expected_positives_accumulate() -> No
     probs = np.concatenate([np.full(40, 0.999), np.linspace(0.0, 0.9, 961)])
     rated = np.arange(40, 53)
     labels = np.r_[1, np.zeros(12, dtype=np.int64)]
-    batch = next_batch("margin-mining", probs, 4 * SUB_ROUND, rated, labels, np.random.default_rng(0))
-    first, second, rest = batch[:SUB_ROUND], batch[SUB_ROUND : 2 * SUB_ROUND], batch[2 * SUB_ROUND :]
+    batch = next_batch(
+        "margin-mining", probs, 4 * SUB_ROUND, rated, labels, np.random.default_rng(0)
+    )
+    first, second, rest = (
+        batch[:SUB_ROUND],
+        batch[SUB_ROUND : 2 * SUB_ROUND],
+        batch[2 * SUB_ROUND :],
+    )
     assert np.all(probs[first] > 0.99) and np.all(probs[second] > 0.99)
     assert np.all(np.abs(probs[rest] - 0.5) < 0.05)
 

@@ -155,7 +155,9 @@ def _run_epoch(
     """One pass over the random negatives; returns the mean batch loss (BCE, nats)."""
     pos, neg, rand = sources
     plan = plan_epoch(batch_size, len(neg), len(rand))
-    pos_idx, neg_idx, rand_idx = (torch.from_numpy(a) for a in batch_indices(plan, len(pos), len(neg), len(rand), rng))
+    pos_idx, neg_idx, rand_idx = (
+        torch.from_numpy(a) for a in batch_indices(plan, len(pos), len(neg), len(rand), rng)
+    )
     target = _targets(plan)
     loss_fn = nn.BCEWithLogitsLoss()
     net.train()

@@ -57,8 +57,9 @@ def quantize_int8(
         codes = np.empty((n_rows, dim), dtype=np.int8)
     else:
         Path(directory).mkdir(parents=True, exist_ok=True)
-        codes = np.lib.format.open_memmap(Path(directory) / CODES_FILE, mode="w+",
-                                          dtype=np.int8, shape=(n_rows, dim))
+        codes = np.lib.format.open_memmap(
+            Path(directory) / CODES_FILE, mode="w+", dtype=np.int8, shape=(n_rows, dim)
+        )
     scales = np.empty(n_rows, dtype=np.float32)
     for start, stop, rows in iter_row_chunks(features, chunk_rows):
         block = rows.float().numpy()

@@ -80,5 +80,7 @@ def batch_indices(
     neg = rng.integers(0, max(n_neg, 1), size=(plan.steps, plan.labeled_negatives))
     needed = plan.steps * plan.random_negatives
     # A draw smaller than one batch's share (tiny pools) is reused with replacement.
-    order = rng.choice(n_random, size=needed, replace=needed > n_random) if n_random else np.empty(0)
+    order = (
+        rng.choice(n_random, size=needed, replace=needed > n_random) if n_random else np.empty(0)
+    )
     return pos, neg, order.astype(np.int64).reshape(plan.steps, plan.random_negatives)
