@@ -28,7 +28,7 @@ from labeling.views import PoolViewSet as BasePoolViewSet
 from modeling import evaluation, jobs, storage
 from modeling.engine.active import STRATEGIES
 from modeling.models import Job, ModelVersion
-from modeling.serializers import JobSerializer, ModelVersionSerializer
+from modeling.serializers import JobSerializer
 from modeling.views import JobViewSet as BaseJobViewSet
 from modeling.views import ModelVersionViewSet as BaseModelVersionViewSet
 

@@ -6,7 +6,8 @@ Roles: ann (expert, owns the concept), eve (expert, does not), bob (worker), max
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 

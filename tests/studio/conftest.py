@@ -10,6 +10,7 @@ import pytest
 from modeling.jobs import run_job
 from modeling.models import Job
 
+
 @pytest.fixture(scope="session")
 def embedding_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("embedding-cache")
