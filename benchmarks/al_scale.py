@@ -121,9 +121,7 @@ def generate_pool(directory: Path, rows: int, seed: int) -> None:
     clusters = np.empty(rows, dtype=np.int16)
     for start in range(0, rows, GEN_CHUNK):
         stop = min(start + GEN_CHUNK, rows)
-        x, c, z = _generate_chunk(
-            centres, bases, stop - start, seed * 1_000_003 + start // GEN_CHUNK
-        )
+        x, c, z = _generate_chunk(centres, bases, stop - start, seed * 1_000_003 + start // GEN_CHUNK)
         feats[start:stop] = x.half().numpy()
         labels[start:stop] = ((c < CONCEPT_CLUSTERS) & (z[:, 0] > 0)).numpy()
         clusters[start:stop] = c.numpy()
@@ -263,9 +261,7 @@ def held_out_ap(model: TrainedModel, pool: SyntheticPool, task: Task) -> float:
     return average_precision(pool.labels[task.held_out].astype(np.int64), scores)
 
 
-def timed_training(
-    pool: SyntheticPool, task: Task, config: TrainConfig
-) -> tuple[TrainedModel, float]:
+def timed_training(pool: SyntheticPool, task: Task, config: TrainConfig) -> tuple[TrainedModel, float]:
     """Train on the task's 600 labels plus random pool negatives; (model, seconds)."""
     features = np.asarray(pool.features[task.rows], dtype=np.float32)
     t0 = time.perf_counter()
@@ -273,9 +269,7 @@ def timed_training(
     return model, time.perf_counter() - t0
 
 
-def bench_training(
-    pool: SyntheticPool, task: Task, seeds: int
-) -> tuple[dict[str, Any], TrainedModel]:
+def bench_training(pool: SyntheticPool, task: Task, seeds: int) -> tuple[dict[str, Any], TrainedModel]:
     """Fast recipe (median over seeds) vs the original 500k-negative recipe (seed 0)."""
     # First use of torch.optim imports torch._dynamo (~1-2 s once per process; a server
     # pays it at start-up): pay it before timing.
@@ -285,9 +279,7 @@ def bench_training(
     fast_aps = [held_out_ap(m, pool, task) for m, _ in fast]
     result = {
         "fast_recipe": _recipe_row(later_config(), [t for _, t in fast], fast_aps),
-        "original_recipe": _recipe_row(
-            original_config(), [original_s], [held_out_ap(original_model, pool, task)]
-        ),
+        "original_recipe": _recipe_row(original_config(), [original_s], [held_out_ap(original_model, pool, task)]),
     }
     result["ap_gap"] = result["original_recipe"]["ap"] - result["fast_recipe"]["ap"]
     return result, fast[0][0]
@@ -310,9 +302,7 @@ def _recipe_row(config: TrainConfig, seconds: list[float], aps: list[float]) -> 
 # --------------------------------------------------------------------------- AL round
 
 
-def al_round(
-    model: TrainedModel, features: np.ndarray | Int8Features, task: Task, precision: str = "bf16"
-) -> float:
+def al_round(model: TrainedModel, features: np.ndarray | Int8Features, task: Task, precision: str = "bf16") -> float:
     """Seconds for one AL round: score every pool item, then select 100 by margin."""
     t0 = time.perf_counter()
     probs = score_pool(model, features, precision=precision)  # type: ignore[arg-type]
@@ -321,9 +311,7 @@ def al_round(
     return time.perf_counter() - t0
 
 
-def bench_rounds(
-    pool: SyntheticPool, model: TrainedModel, task: Task, repeats: int, with_int8: bool
-) -> dict[str, Any]:
+def bench_rounds(pool: SyntheticPool, model: TrainedModel, task: Task, repeats: int, with_int8: bool) -> dict[str, Any]:
     """Warm and cold AL rounds: naive fp32, bf16 (ours), and the int8 copy."""
     path = pool.feature_file
     out: dict[str, Any] = {}
@@ -341,9 +329,7 @@ def bench_rounds(
     return out
 
 
-def _int8_rounds(
-    pool: SyntheticPool, model: TrainedModel, task: Task, repeats: int
-) -> dict[str, Any]:
+def _int8_rounds(pool: SyntheticPool, model: TrainedModel, task: Task, repeats: int) -> dict[str, Any]:
     directory = pool.directory / "int8"
     out: dict[str, Any] = {}
     if not (directory / "scales.f32.npy").exists():
@@ -362,9 +348,7 @@ def _int8_rounds(
     out["int8_warm"] = _repeat(lambda: al_round(model, copy, task), repeats)
     probs_f16 = score_pool(model, pool.features)
     probs_i8 = score_pool(model, copy)
-    top_f16, top_i8 = (
-        set(np.argpartition(-p, 1000)[:1000].tolist()) for p in (probs_f16, probs_i8)
-    )
+    top_f16, top_i8 = (set(np.argpartition(-p, 1000)[:1000].tolist()) for p in (probs_f16, probs_i8))
     out["int8_top1000_overlap"] = len(top_f16 & top_i8) / 1000
     return out
 
@@ -385,17 +369,13 @@ def bench_expansion(pool: SyntheticPool, repeats: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         index = VectorIndex.load(path, vectors=pool.features)
         out["index_load_seconds"] = time.perf_counter() - t0
-        out["index_build_seconds"] = json.loads((pool.directory / "index_build.json").read_text())[
-            "seconds"
-        ]
+        out["index_build_seconds"] = json.loads((pool.directory / "index_build.json").read_text())["seconds"]
     else:
         t0 = time.perf_counter()
         index = build_index(pool.features)
         out["index_build_seconds"] = time.perf_counter() - t0
         index.save(path)
-        (pool.directory / "index_build.json").write_text(
-            json.dumps({"seconds": out["index_build_seconds"]})
-        )
+        (pool.directory / "index_build.json").write_text(json.dumps({"seconds": out["index_build_seconds"]}))
     out["index"] = repr(index)
     positives, negatives = phrase_vectors(pool)
     expand(index, positives, negatives, rng=np.random.default_rng(0))  # faults the index in
@@ -407,9 +387,7 @@ def bench_expansion(pool: SyntheticPool, repeats: int) -> dict[str, Any]:
     out["expand_seconds"] = float(np.median(times))
     out["expand_all"] = [round(t, 4) for t in times]
     out["candidates"] = len(result.candidates)
-    exact_ids, out["exact_scan_seconds"] = exact_top(
-        pool.features, np.vstack([positives, negatives]), 100
-    )
+    exact_ids, out["exact_scan_seconds"] = exact_top(pool.features, np.vstack([positives, negatives]), 100)
     out["recall_at_100"] = float(
         np.mean([len(np.intersect1d(a, b)) / 100 for a, b in zip(result.neighbours, exact_ids)])
     )
@@ -436,10 +414,10 @@ def exact_top(features: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.nda
         rows = torch.from_numpy(np.asarray(features[start : start + (1 << 18)], dtype=np.float32))
         s = (rows @ q.T).T.numpy()
         release_rows(features, start, start + (1 << 18))
-        part = np.argpartition(-s, k, axis=1)[:, :k]
+        part = np.argpartition(-s, k - 1, axis=1)[:, :k]
         best_s = np.hstack([best_s, np.take_along_axis(s, part, 1)])
         best_i = np.hstack([best_i, part + start])
-        keep = np.argpartition(-best_s, k, axis=1)[:, :k]
+        keep = np.argpartition(-best_s, k - 1, axis=1)[:, :k]
         best_s, best_i = np.take_along_axis(best_s, keep, 1), np.take_along_axis(best_i, keep, 1)
     return best_i, time.perf_counter() - t0
 

@@ -23,6 +23,7 @@ from typing import Literal
 
 import faiss
 import numpy as np
+import torch
 
 from modeling.engine.errors import DimensionMismatchError, EmptyPoolError, ModelFileError
 
@@ -39,7 +40,7 @@ MAX_PQ_SUBQUANTIZERS = 64
 #: IVF coarse quantizers with at least this many lists are HNSW graphs.
 HNSW_COARSE_FROM = 1_024
 #: Approximate searches fetch this many times k candidates and re-rank them exactly.
-DEFAULT_RERANK_FACTOR = 10
+DEFAULT_RERANK_FACTOR = 30
 #: OpenMP threads for faiss calls. One by default: on this shared 2-core machine a second
 #: thread made builds 5-25x slower whenever another process held a core (OpenMP workers
 #: spin-wait for each other); pass ``threads=2`` to a build on a quiet machine.
@@ -150,9 +151,7 @@ class VectorIndex:
         space = faiss.ParameterSpace()
         if self.kind == "ivf":
             space.set_index_parameter(self.index, "nprobe", self.nprobe)
-            if isinstance(
-                faiss.downcast_index(faiss.extract_index_ivf(self.index).quantizer), faiss.IndexHNSW
-            ):
+            if isinstance(faiss.downcast_index(faiss.extract_index_ivf(self.index).quantizer), faiss.IndexHNSW):
                 # The graph must return at least nprobe lists.
                 space.set_index_parameter(self.index, "quantizer_efSearch", 2 * self.nprobe)
         elif self.kind == "hnsw":
@@ -198,9 +197,7 @@ def build_index(
     )
 
 
-def sync_index(
-    index: VectorIndex, vectors: np.ndarray, *, exact_below: int = DEFAULT_EXACT_BELOW
-) -> VectorIndex:
+def sync_index(index: VectorIndex, vectors: np.ndarray, *, exact_below: int = DEFAULT_EXACT_BELOW) -> VectorIndex:
     """The index brought up to date with the store's ``vectors`` (N, d), N >= index.size.
 
     Adds the new rows in place, or rebuilds when the store crossed ``exact_below`` (an
@@ -208,9 +205,7 @@ def sync_index(
     (its centroids no longer fit the data).
     """
     if len(vectors) < index.size:
-        raise DimensionMismatchError(
-            f"store has {len(vectors)} vectors but the index already holds {index.size}"
-        )
+        raise DimensionMismatchError(f"store has {len(vectors)} vectors but the index already holds {index.size}")
     if _needs_rebuild(index, len(vectors), exact_below):
         return build_index(
             vectors,
@@ -236,7 +231,9 @@ def _build_flat(vectors: np.ndarray, metric: int, seed: int) -> tuple[faiss.Inde
 
 def _build_ivf(vectors: np.ndarray, metric: int, seed: int) -> tuple[faiss.Index, int]:
     """IVF with ~4 sqrt(N) lists (at most one per 39 training rows, faiss's minimum) and
-    4-bit fast-scan PQ; probes 1/8 of the lists (at least 8).
+    4-bit fast-scan PQ; probes 1/32 of the lists, at least 16 (embeddings cluster: a
+    region spans few lists, and PQ's coarse ranking, not probing, limits recall; the
+    exact re-rank of ``DEFAULT_RERANK_FACTOR`` x k candidates restores it).
 
     Above ``HNSW_COARSE_FROM`` lists the coarse quantizer is itself an HNSW graph, so
     assigning 10M vectors to lists costs a graph walk each instead of a scan of every
@@ -249,7 +246,7 @@ def _build_ivf(vectors: np.ndarray, metric: int, seed: int) -> tuple[faiss.Index
     index = faiss.index_factory(d, f"{coarse},PQ{pq_subquantizers(d)}x4fs", metric)
     faiss.extract_index_ivf(index).cp.seed = seed
     index.train(sample)
-    return index, max(8, nlist // 8)
+    return index, max(16, nlist // 32)
 
 
 def pq_subquantizers(dim: int) -> int:
@@ -284,28 +281,31 @@ def _add_chunked(index: faiss.Index, vectors: np.ndarray, dim: int) -> None:
 def _rerank(
     queries: np.ndarray, ids: np.ndarray, vectors: np.ndarray, k: int, metric: Metric
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact scores of each query's candidate ids against the raw vectors; best k kept."""
+    """Exact scores of each query's candidate ids against the raw vectors; best k kept.
+
+    Each distinct candidate row is read once (ascending, so a memmap is walked forwards)
+    and scored against every query in one matmul; scores are then gathered per query.
+    """
     safe = np.where(ids >= 0, ids, 0)
-    flat = np.unique(safe)
-    rows = np.asarray(vectors[flat], dtype=np.float32)
-    cand = rows[np.searchsorted(flat, safe)]  # (q, c, d)
-    if metric == "ip":
-        exact = np.einsum("qcd,qd->qc", cand, queries)
-        exact = np.where(ids >= 0, exact, -np.inf)
-        order = np.argsort(-exact, axis=1)[:, :k]
-    else:
-        exact = np.sum((cand - queries[:, None, :]) ** 2, axis=2)
-        exact = np.where(ids >= 0, exact, np.inf)
-        order = np.argsort(exact, axis=1)[:, :k]
+    flat, inverse = np.unique(safe, return_inverse=True)
+    # torch casts float16 rows ~3x faster than numpy (30k x 512: 17 vs 50 ms).
+    rows = torch.from_numpy(np.asarray(vectors[flat])).float().numpy()  # (u, d)
+    table = rows @ queries.T  # (u, q)
+    if metric == "l2":
+        table = np.einsum("ud,ud->u", rows, rows)[:, None] - 2 * table + np.sum(queries**2, 1)
+    exact = table[inverse.reshape(ids.shape), np.arange(len(queries))[:, None]]
+    sign = -1.0 if metric == "ip" else 1.0  # ascending order of sign * score = best first
+    exact = np.where(ids >= 0, exact, np.inf * sign)  # missing ids rank last
+    kth = min(k, exact.shape[1]) - 1
+    part = np.argpartition(sign * exact, kth, axis=1)[:, : kth + 1]
+    order = np.take_along_axis(part, np.argsort(sign * np.take_along_axis(exact, part, 1), 1), 1)
     return (
         np.take_along_axis(exact, order, 1).astype(np.float32),
         np.take_along_axis(ids, order, 1),
     )
 
 
-def _pad(
-    scores: np.ndarray, ids: np.ndarray, k: int, metric: Metric
-) -> tuple[np.ndarray, np.ndarray]:
+def _pad(scores: np.ndarray, ids: np.ndarray, k: int, metric: Metric) -> tuple[np.ndarray, np.ndarray]:
     """Widen results to k columns with id -1 (faiss returns fewer when k > size)."""
     missing = k - ids.shape[1]
     if missing <= 0:

@@ -42,9 +42,7 @@ def test_it_selects_the_same_scores_as_a_full_sort(scores: np.ndarray, k: int) -
     st.data(),
 )
 def test_it_never_returns_excluded_items(scores: np.ndarray, k: int, data: st.DataObject) -> None:
-    exclude = np.asarray(
-        data.draw(st.lists(st.integers(0, len(scores) - 1), max_size=len(scores))), dtype=np.int64
-    )
+    exclude = np.asarray(data.draw(st.lists(st.integers(0, len(scores) - 1), max_size=len(scores))), dtype=np.int64)
     picked = select(scores, k, exclude)
     assert not np.isin(picked, exclude).any()
     assert len(picked) == min(k, len(scores) - len(np.unique(exclude)))
@@ -74,10 +72,7 @@ def test_every_strategy_is_seeded(strategy: str) -> None:
     probs = np.random.default_rng(1).random(1_000)
     embeddings = np.random.default_rng(2).normal(size=(1_000, 4))
     rated, labels = np.array([3, 4]), np.array([1, 0])
-    runs = [
-        next_batch(strategy, probs, 20, rated, labels, np.random.default_rng(7), embeddings)
-        for _ in range(2)
-    ]
+    runs = [next_batch(strategy, probs, 20, rated, labels, np.random.default_rng(7), embeddings) for _ in range(2)]
     np.testing.assert_array_equal(*runs)
 
 
@@ -128,9 +123,7 @@ def test_mining_switches_within_a_batch_as_expected_positives_accumulate() -> No
     probs = np.concatenate([np.full(40, 0.999), np.linspace(0.0, 0.9, 961)])
     rated = np.arange(40, 53)
     labels = np.r_[1, np.zeros(12, dtype=np.int64)]
-    batch = next_batch(
-        "margin-mining", probs, 4 * SUB_ROUND, rated, labels, np.random.default_rng(0)
-    )
+    batch = next_batch("margin-mining", probs, 4 * SUB_ROUND, rated, labels, np.random.default_rng(0))
     first, second, rest = (
         batch[:SUB_ROUND],
         batch[SUB_ROUND : 2 * SUB_ROUND],

@@ -22,9 +22,7 @@ NO_NEGATIVES = np.empty((0, 16), dtype=np.float32)
 def test_it_unions_and_deduplicates_the_neighbours_of_every_phrase() -> None:
     name = VECTORS[0]
     near_name = unit_rows(VECTORS[:1] + 0.01)  # shares most neighbours with the name
-    result = expand(
-        INDEX, np.vstack([name, near_name]), VECTORS[[500]], rng=np.random.default_rng(0)
-    )
+    result = expand(INDEX, np.vstack([name, near_name]), VECTORS[[500]], rng=np.random.default_rng(0))
     expected = np.unique(result.neighbours)
     np.testing.assert_array_equal(result.candidates, expected)
     assert result.neighbours.shape == (3, 100)
@@ -51,16 +49,12 @@ def test_it_samples_a_seeded_subset_to_rate() -> None:
 
 
 def test_it_returns_every_candidate_when_there_are_fewer_than_the_sample() -> None:
-    result = expand(
-        INDEX, VECTORS[[7]], NO_NEGATIVES, per_phrase=30, sample=100, rng=np.random.default_rng(0)
-    )
+    result = expand(INDEX, VECTORS[[7]], NO_NEGATIVES, per_phrase=30, sample=100, rng=np.random.default_rng(0))
     assert sorted(result.batch.tolist()) == result.candidates.tolist()
 
 
 def test_it_leaves_out_excluded_items() -> None:
-    result = expand(
-        INDEX, VECTORS[[7]], NO_NEGATIVES, exclude=np.array([7]), rng=np.random.default_rng(0)
-    )
+    result = expand(INDEX, VECTORS[[7]], NO_NEGATIVES, exclude=np.array([7]), rng=np.random.default_rng(0))
     assert 7 not in result.candidates and 7 not in result.batch
 
 

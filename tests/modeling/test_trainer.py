@@ -115,9 +115,7 @@ def test_it_never_draws_excluded_rows_as_random_negatives() -> None:
 def test_it_stops_early_when_the_loss_falls_to_the_fraction() -> None:
     pool, y = toy_pool()
     rows = labeled_slice(y)
-    config = replace(
-        fast(initial_config()), dropout=0.0, lr=1e-2, stop_at_loss_fraction=0.2, max_epochs=60
-    )
+    config = replace(fast(initial_config()), dropout=0.0, lr=1e-2, stop_at_loss_fraction=0.2, max_epochs=60)
     model = train(pool[rows], y[rows], pool, config)
     assert model.epochs_run < 60
     assert model.loss_history[-1] <= 0.2 * model.loss_history[0]
@@ -167,9 +165,7 @@ def test_it_scores_in_bf16_close_to_fp32_and_in_any_chunking() -> None:
     rows = labeled_slice(y)
     model = train(pool[rows], y[rows], pool, fast(later_config()))
     fp32 = score_pool(model, pool, precision="fp32")
-    np.testing.assert_allclose(
-        score_pool(model, pool, chunk_rows=333), score_pool(model, pool), rtol=1e-4
-    )
+    np.testing.assert_allclose(score_pool(model, pool, chunk_rows=333), score_pool(model, pool), rtol=1e-4)
     np.testing.assert_allclose(score_pool(model, pool), fp32, atol=0.03)
     np.testing.assert_allclose(model.predict_proba(pool), fp32, rtol=1e-5, atol=1e-6)
     progress: list[int] = []

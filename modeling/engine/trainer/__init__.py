@@ -24,8 +24,8 @@ from modeling.engine.trainer.scoring import DEFAULT_CHUNK_ROWS, score_pool
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
     "INITIAL_HIDDEN",
-    "Int8Features",
     "LATER_HIDDEN",
+    "Int8Features",
     "TrainConfig",
     "TrainedModel",
     "initial_config",

@@ -84,7 +84,5 @@ def original_config(**overrides: Any) -> TrainConfig:
     Kept for side-by-side comparison in ``benchmarks/al_scale.py``: with 512-row batches a
     quarter random, one epoch is 3,907 steps, 39k steps for 10 epochs.
     """
-    base = TrainConfig(
-        hidden=LATER_HIDDEN, lr=1e-4, random_negatives=500_000, resample_negatives=False
-    )
+    base = TrainConfig(hidden=LATER_HIDDEN, lr=1e-4, random_negatives=500_000, resample_negatives=False)
     return replace(base, **overrides)

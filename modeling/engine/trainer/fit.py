@@ -96,18 +96,14 @@ def _fit(
     return _freeze(net, config, x.shape[1], mean, std, losses)
 
 
-def _validated(
-    features: np.ndarray, labels: np.ndarray, pool: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray]:
+def _validated(features: np.ndarray, labels: np.ndarray, pool: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Float32 features and int labels, after checking shapes and label values."""
     if features.ndim != 2 or labels.shape != (features.shape[0],):
         raise DimensionMismatchError(
             f"features must be (n, d) and labels (n,); got {features.shape} and {labels.shape}"
         )
     if pool is not None and (pool.ndim != 2 or pool.shape[1] != features.shape[1]):
-        raise DimensionMismatchError(
-            f"pool_features must be (N, {features.shape[1]}), got {pool.shape}"
-        )
+        raise DimensionMismatchError(f"pool_features must be (N, {features.shape[1]}), got {pool.shape}")
     if pool is not None and pool.shape[0] == 0:
         raise EmptyPoolError("pool_features has no rows to draw random negatives from")
     y = np.asarray(labels)
@@ -155,9 +151,7 @@ def _run_epoch(
     """One pass over the random negatives; returns the mean batch loss (BCE, nats)."""
     pos, neg, rand = sources
     plan = plan_epoch(batch_size, len(neg), len(rand))
-    pos_idx, neg_idx, rand_idx = (
-        torch.from_numpy(a) for a in batch_indices(plan, len(pos), len(neg), len(rand), rng)
-    )
+    pos_idx, neg_idx, rand_idx = (torch.from_numpy(a) for a in batch_indices(plan, len(pos), len(neg), len(rand), rng))
     target = _targets(plan)
     loss_fn = nn.BCEWithLogitsLoss()
     net.train()
@@ -193,7 +187,5 @@ def _freeze(
     losses: list[float],
 ) -> TrainedModel:
     """Detach the trained weights into an immutable :class:`TrainedModel`."""
-    layers = tuple(
-        (lin.weight.detach().clone(), lin.bias.detach().clone()) for lin in linear_layers(net)
-    )
+    layers = tuple((lin.weight.detach().clone(), lin.bias.detach().clone()) for lin in linear_layers(net))
     return TrainedModel(config, input_dim, mean, std, layers, tuple(losses))

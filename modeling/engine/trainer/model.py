@@ -95,9 +95,7 @@ class TrainedModel:
 
     def _check(self, features: np.ndarray) -> np.ndarray:
         if features.ndim != 2 or features.shape[1] != self.input_dim:
-            raise DimensionMismatchError(
-                f"model expects (n, {self.input_dim}) features, got {features.shape}"
-            )
+            raise DimensionMismatchError(f"model expects (n, {self.input_dim}) features, got {features.shape}")
         return features
 
     def __repr__(self) -> str:

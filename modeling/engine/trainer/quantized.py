@@ -47,9 +47,7 @@ class Int8Features:
         return f"Int8Features(rows={self.shape[0]}, dim={self.shape[1]})"
 
 
-def quantize_int8(
-    features: np.ndarray, directory: Path | None = None, chunk_rows: int = 65_536
-) -> Int8Features:
+def quantize_int8(features: np.ndarray, directory: Path | None = None, chunk_rows: int = 65_536) -> Int8Features:
     """Per-row int8 copy of ``features`` (N, d); written to ``directory`` as two .npy
     files (codes memory-mapped) when given, else held in RAM. Streams in chunks."""
     n_rows, dim = features.shape
@@ -57,9 +55,7 @@ def quantize_int8(
         codes = np.empty((n_rows, dim), dtype=np.int8)
     else:
         Path(directory).mkdir(parents=True, exist_ok=True)
-        codes = np.lib.format.open_memmap(
-            Path(directory) / CODES_FILE, mode="w+", dtype=np.int8, shape=(n_rows, dim)
-        )
+        codes = np.lib.format.open_memmap(Path(directory) / CODES_FILE, mode="w+", dtype=np.int8, shape=(n_rows, dim))
     scales = np.empty(n_rows, dtype=np.float32)
     for start, stop, rows in iter_row_chunks(features, chunk_rows):
         block = rows.float().numpy()

@@ -43,9 +43,7 @@ def plan_epoch(batch_size: int, n_labeled_neg: int, n_random: int) -> BatchPlan:
     return BatchPlan(half, n_ln, n_rn, steps=max(1, covered // per_batch))
 
 
-def draw_pool_rows(
-    pool: np.ndarray, count: int, exclude: np.ndarray | None, rng: np.random.Generator
-) -> np.ndarray:
+def draw_pool_rows(pool: np.ndarray, count: int, exclude: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
     """``count`` distinct row indices of ``pool`` (N, d), uniform, none in ``exclude``, sorted.
 
     Sorted so that reading them from a memmap walks the file forwards.
@@ -80,7 +78,5 @@ def batch_indices(
     neg = rng.integers(0, max(n_neg, 1), size=(plan.steps, plan.labeled_negatives))
     needed = plan.steps * plan.random_negatives
     # A draw smaller than one batch's share (tiny pools) is reused with replacement.
-    order = (
-        rng.choice(n_random, size=needed, replace=needed > n_random) if n_random else np.empty(0)
-    )
+    order = rng.choice(n_random, size=needed, replace=needed > n_random) if n_random else np.empty(0)
     return pos, neg, order.astype(np.int64).reshape(plan.steps, plan.random_negatives)

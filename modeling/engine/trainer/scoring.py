@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from modeling.engine.errors import DimensionMismatchError
-from modeling.engine.trainer.model import Layers, TrainedModel, forward_layers
+from modeling.engine.trainer.model import Layers, TrainedModel
 from modeling.engine.trainer.quantized import Int8Features
 from modeling.engine.trainer.streaming import as_tensor, iter_row_chunks, release_rows
 
@@ -41,9 +41,7 @@ def score_pool(
     """
     n_rows, dim = pool_features.shape
     if dim != model.input_dim or len(pool_features.shape) != 2:
-        raise DimensionMismatchError(
-            f"model expects (N, {model.input_dim}) pool features, got {pool_features.shape}"
-        )
+        raise DimensionMismatchError(f"model expects (N, {model.input_dim}) pool features, got {pool_features.shape}")
     layers = _layers_for(model, precision)
     out = np.empty(n_rows, dtype=np.float32)
     with torch.inference_mode():
