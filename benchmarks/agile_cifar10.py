@@ -119,13 +119,9 @@ def load_cifar(encoder_name: str = "offline") -> Dataset:
     for split in ("train", "test"):
         out_dir = default_cache_dir().parent / "pools" / f"bench-cifar10-{split}-{encoder_name}"
         bar = tqdm(desc=f"embedding {split}", unit="img", file=sys.stderr, leave=False)
-        result = embed_source(
-            data / f"{split}.zip", encoder, out_dir, progress=lambda d, n, b=bar: _advance(b, d, n)
-        )
+        result = embed_source(data / f"{split}.zip", encoder, out_dir, progress=lambda d, n, b=bar: _advance(b, d, n))
         bar.close()
-        arrays = PoolArrays(
-            np.array(result.store.vectors, dtype=np.float32), np.array(result.store.features)
-        )
+        arrays = PoolArrays(np.array(result.store.vectors, dtype=np.float32), np.array(result.store.features))
         parts.append((arrays, np.array(result.labels), list(result.store.keys)))
     (pool, pool_labels, _), (evaluation, eval_labels, eval_keys) = parts
     return Dataset(
@@ -155,9 +151,7 @@ def run_task(
 ) -> dict[str, Any]:
     """One concept × seed: zero-shot, the shared round 0, then every arm's rounds."""
     phrases = concept_phrases(concept, phrases_from_classes(classes))
-    vectors = ConceptVectors(
-        data.encode_texts(phrases), np.zeros((0, data.pool.vectors.shape[1]), np.float32)
-    )
+    vectors = ConceptVectors(data.encode_texts(phrases), np.zeros((0, data.pool.vectors.shape[1]), np.float32))
     truth = np.isin(data.eval_labels, classes).astype(np.int64)
     sim = Simulation(
         data.pool,
@@ -212,9 +206,7 @@ def sampler_check(
     labels = truth[sample.indices]
     out: dict[str, Any] = {"union": int(sample.indices.size), "models": {}}
     for name, (scores, exact) in models.items():
-        est = weighted_estimate(
-            sample, name, scores, labels, n_boot=200, rng=np.random.default_rng(0)
-        )
+        est = weighted_estimate(sample, name, scores, labels, n_boot=200, rng=np.random.default_rng(0))
         out["models"][name] = {
             m: {
                 "estimate": est[m].value,
@@ -230,9 +222,7 @@ def sampler_check(
 
 def sampler_summary(tasks: list[dict[str, Any]]) -> dict[str, Any]:
     """Over every task and model: mean |estimate − exact|, CI coverage, mean union size."""
-    rows = [
-        (m, v) for t in tasks for per in t["sampler"]["models"].values() for m, v in per.items()
-    ]
+    rows = [(m, v) for t in tasks for per in t["sampler"]["models"].values() for m, v in per.items()]
     out: dict[str, Any] = {"union_mean": float(np.mean([t["sampler"]["union"] for t in tasks]))}
     for metric in ("auc_pr", "f1", "accuracy"):
         vals = [v for m, v in rows if m == metric and np.isfinite(v["exact"])]
@@ -246,9 +236,7 @@ def sampler_summary(tasks: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def curve(
-    tasks: list[dict[str, Any]], arm: str, metric: str = "auc_pr"
-) -> tuple[np.ndarray, np.ndarray]:
+def curve(tasks: list[dict[str, Any]], arm: str, metric: str = "auc_pr") -> tuple[np.ndarray, np.ndarray]:
     """(labels (r+1,), values (tasks, r+1)) of one arm, round 0 included."""
     labels = [tasks[0]["round0"]["labels"]] + [r["labels"] for r in tasks[0]["arms"][arm]]
     values = [[t["round0"][metric]] + [r[metric] for r in t["arms"][arm]] for t in tasks]
@@ -358,18 +346,14 @@ def print_report(summary: dict[str, Any], tasks: list[dict[str, Any]], title: st
     print(f"\nzero-shot AUC-PR: {zs['mean']:.3f} ± {zs['se']:.3f}\n")
     for name, c in summary["curves"].items():
         cells = " | ".join(
-            f"{lab}: {m:.3f} ± {s:.3f}"
-            for lab, m, s in zip(c["labels"], c["mean"], c["se"], strict=True)
+            f"{lab}: {m:.3f} ± {s:.3f}" for lab, m, s in zip(c["labels"], c["mean"], c["se"], strict=True)
         )
         print(f"| {name} | {cells} |")
     print("\n| metric | zero-shot | round 0 | margin final |\n|---|---|---|---|")
     for m, row in summary["other_metrics"].items():
         print(
             f"| {m} | "
-            + " | ".join(
-                f"{row[k]['mean']:.3f} ± {row[k]['se']:.3f}"
-                for k in ("zero_shot", "round0", "margin_final")
-            )
+            + " | ".join(f"{row[k]['mean']:.3f} ± {row[k]['se']:.3f}" for k in ("zero_shot", "round0", "margin_final"))
             + " |"
         )
     smp = summary["sampler"]
@@ -380,9 +364,7 @@ def print_report(summary: dict[str, Any], tasks: list[dict[str, Any]], title: st
     )
     print("| metric | mean abs error | 95% CI coverage | estimates |\n|---|---|---|---|")
     for m in ("auc_pr", "f1", "accuracy"):
-        print(
-            f"| {m} | {smp[m]['mean_abs_error']:.3f} | {smp[m]['ci95_coverage']:.0%} | {smp[m]['n']} |"
-        )
+        print(f"| {m} | {smp[m]['mean_abs_error']:.3f} | {smp[m]['ci95_coverage']:.0%} | {smp[m]['n']} |")
     if "targets" in summary:
         t = summary["targets"]
         print(
@@ -402,9 +384,7 @@ def calibrate(data: Dataset, concepts: dict[str, list[str]], source: str) -> Cal
     """Fit the encoder's zero-shot calibration on the pool (dev split) over ``concepts``."""
     labels, cosines = [], []
     for concept, classes in concepts.items():
-        vector = concept_vector(
-            data.encode_texts(concept_phrases(concept, phrases_from_classes(classes)))
-        )
+        vector = concept_vector(data.encode_texts(concept_phrases(concept, phrases_from_classes(classes))))
         cosines.append(cosine_scores(data.pool.vectors, vector))
         labels.append(np.isin(data.pool_labels, classes).astype(np.int64))
     return fit_calibration(labels, cosines, source)
@@ -413,49 +393,28 @@ def calibrate(data: Dataset, concepts: dict[str, list[str]], source: str) -> Cal
 def parse_args(argv: Sequence[str] | None, concepts: dict[str, list[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
-    parser.add_argument(
-        "--concepts", default=",".join(concepts), help="comma-separated concept names"
-    )
+    parser.add_argument("--concepts", default=",".join(concepts), help="comma-separated concept names")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--arms", default="", help="comma-separated arm names (default: all)")
     parser.add_argument(
         "--random-negatives",
         type=int,
-        default=4096,
-        help="random pool negatives per epoch, both models (trainer default 32768)",
+        default=None,
+        help="override the trainer's random pool negatives per epoch (both models)",
     )
-    parser.add_argument("--initial-epochs", type=int, default=10, help="1x16 epochs (default 10)")
-    parser.add_argument("--later-epochs", type=int, default=3, help="3x128 epochs (default 3)")
-    parser.add_argument(
-        "--trainer-defaults",
-        action="store_true",
-        help="use initial_config()/later_config() untouched (32768 negatives x 10 epochs)",
-    )
-    parser.add_argument(
-        "--calibrate", action="store_true", help="measure the zero-shot calibration"
-    )
-    parser.add_argument(
-        "--json", action="store_true", help="print one JSON object as the last line"
-    )
+    parser.add_argument("--epochs", type=int, default=None, help="override the trainer's epochs")
+    parser.add_argument("--lr", type=float, default=None, help="override the trainer's lr")
+    parser.add_argument("--calibrate", action="store_true", help="measure the zero-shot calibration")
+    parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     return parser.parse_args(argv)
 
 
 def train_configs(args: argparse.Namespace) -> SimulationConfig:
-    """The loop's trainer settings: the trainer's defaults, or fewer steps (see module doc).
-
-    With the defaults (32,768 random negatives per epoch x 10 epochs = 2,560 steps of 512)
-    the MLPs drive the training loss to ~0 on a few hundred labels and overfit: on
-    CIFAR-10 features they rank below zero-shot (docs/evaluation.md). Our default runs the
-    same recipe for fewer steps: 4,096 negatives per epoch, 10 epochs for the 1x16 model
-    (320 steps) and 3 for the 3x128 models (96 steps).
-    """
-    if args.trainer_defaults:
-        return SimulationConfig(initial=initial_config(), later=later_config())
-    return SimulationConfig(
-        initial=initial_config(random_negatives=args.random_negatives, epochs=args.initial_epochs),
-        later=later_config(random_negatives=args.random_negatives, epochs=args.later_epochs),
-    )
+    """The trainer's own ``initial_config()`` / ``later_config()``, with any CLI overrides."""
+    names = {"random_negatives": args.random_negatives, "epochs": args.epochs, "lr": args.lr}
+    overrides = {k: v for k, v in names.items() if v is not None}
+    return SimulationConfig(initial=initial_config(**overrides), later=later_config(**overrides))
 
 
 def run_benchmark(
@@ -468,9 +427,7 @@ def run_benchmark(
     """Every concept × seed through every arm; prints the report, returns the JSON object."""
     arms = default_arms(args.rounds, args.batch)
     if args.arms:
-        arms = {
-            k: v for k, v in arms.items() if k in args.arms.split(",") or k in ("margin", "random")
-        }
+        arms = {k: v for k, v in arms.items() if k in args.arms.split(",") or k in ("margin", "random")}
     names = [c.strip() for c in args.concepts.split(",") if c.strip()]
     unknown = [c for c in names if c not in concepts]
     if unknown:
@@ -489,9 +446,7 @@ def run_benchmark(
         "later": config.later.to_dict(),
     }
     print_report(summary, tasks, title)
-    print(
-        f"\n{summary['seconds']:.0f} s for {len(tasks)} runs on {torch.get_num_threads()} threads"
-    )
+    print(f"\n{summary['seconds']:.0f} s for {len(tasks)} runs on {torch.get_num_threads()} threads")
     return {"benchmark": title, **summary, "runs": tasks}
 
 
