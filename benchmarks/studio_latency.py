@@ -100,7 +100,7 @@ def measure_training(repeats: int) -> dict[str, Any]:
     from modeling.engine.embedding import embed_source
     from modeling.engine.index import build_index
     from modeling.jobs import run_job
-    from modeling.models import Job
+    from modeling.models import Job, ModelVersion
 
     user = get_user_model().objects.create_user("train-expert", password="x")
     project = Project.objects.create(name="train bench", created_by=user)
@@ -133,8 +133,9 @@ def measure_training(repeats: int) -> dict[str, Any]:
             elapsed = time.perf_counter() - started
             job.refresh_from_db()
             assert job.status == Job.Status.SUCCEEDED, job.error
-            runs.append({"labels": labels_spent, "total_seconds": elapsed, **{k: v for k, v in job.result.items()
-                                                                              if k.endswith("_seconds")}})
+            hidden = ModelVersion.objects.get(pk=job.result["model_version"]).config["hidden"]
+            runs.append({"labels": labels_spent, "total_seconds": elapsed, "model": "x".join(map(str, hidden)),
+                         **{k: v for k, v in job.result.items() if k.endswith("_seconds")}})
     return {"pool_items": len(keys), "runs": runs}
 
 
@@ -189,11 +190,10 @@ def print_tables(results: list[dict[str, Any]]) -> None:
             continue
         t = r["training"]
         print(f"\nTrain -> new model -> next batch of 100, CIFAR-10 train pool ({t['pool_items']:,} items), margin")
-        print(f"{'labels':>7}{'model':>7}{'train s':>9}{'score s':>9}{'select s':>10}{'total s':>9}  target total<=10s")
+        print(f"{'labels':>7}{'model':>13}{'train s':>9}{'score s':>9}{'select s':>10}{'total s':>9}  target total<=10s")
         for run in t["runs"]:
             ok = "met" if run["total_seconds"] <= 10 else "MISSED"
-            model = "1x16" if run["labels"] <= 100 else "3x128"
-            print(f"{run['labels']:>7}{model:>7}{run['train_seconds']:>9.2f}{run['score_seconds']:>9.2f}"
+            print(f"{run['labels']:>7}{run['model']:>13}{run['train_seconds']:>9.2f}{run['score_seconds']:>9.2f}"
                   f"{run['select_seconds']:>10.2f}{run['total_seconds']:>9.2f}  {ok}")
 
 
