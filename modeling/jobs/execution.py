@@ -11,7 +11,7 @@ import socket
 import time
 from typing import Any
 
-from django.db import close_old_connections, connection, transaction
+from django.db import close_old_connections, connection, connections, transaction
 from django.utils import timezone
 
 from labeling.events import publish
@@ -90,7 +90,9 @@ def run_job(job_id: int, observer: Reporter | None = None) -> None:
         else:
             _finish(job, Job.Status.SUCCEEDED, result=result or {})
     finally:
-        _drop_stale_connections()
+        if not connection.in_atomic_block:
+            # A job thread's connection would otherwise outlive the thread.
+            connections.close_all()
 
 
 def _describe(exc: Exception) -> str:
