@@ -22,9 +22,16 @@ chunks to ``var/bench/`` (gitignored) and reused.
 
 from __future__ import annotations
 
+import os
+
+# Before numpy/torch/faiss load their OpenMP runtime: with the default (active) policy
+# idle OpenMP workers spin, and on this shared 2-core machine a 2-thread scoring pass ran
+# 4x slower than 1 thread whenever other processes held a core (7.5 s vs 1.8 s per 1M
+# rows at load 4); passive waits fix that. Set OMP_WAIT_POLICY=ACTIVE to compare.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -485,7 +492,12 @@ def main() -> None:
     parser.add_argument("--no-int8", action="store_true", help="skip the int8 copy (5 GB at 10M)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    results: dict[str, Any] = {"rows": args.rows, "load_before": os.getloadavg()}
+    results: dict[str, Any] = {
+        "rows": args.rows,
+        "load_before": os.getloadavg(),
+        "omp_wait_policy": os.environ["OMP_WAIT_POLICY"],
+        "torch_threads": torch.get_num_threads(),
+    }
     with MemoryWatch() as watch:
         pool, generated = ensure_pool(args.rows, args.seed)
         results["generated_seconds"] = generated
