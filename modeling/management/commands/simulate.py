@@ -107,14 +107,65 @@ class Command(BaseCommand):
         parser.add_argument(
             "--json", action="store_true", help="print the result as JSON on the last line"
         )
+        parser.add_argument(
+            "--through-services",
+            action="store_true",
+            help="run the loop through the studio's own jobs and answer service, in the configured "
+            "database, as a new project with a simulated expert (offline encoder)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["through_services"]:
+            self._through_services(options)
+            return
         try:
             result = self._run(options)
         except ModelingError as exc:
             raise CommandError(str(exc)) from exc
         if options["json"]:
             self.stdout.write(json.dumps(result.to_json()))
+
+    def _through_services(self, options: dict[str, Any]) -> None:
+        from modeling.headless import HeadlessConfig, run_through_services
+
+        self._config(options)  # the same checks of strategy, rounds, batch and error rate
+        positives = _csv(options["positive_classes"])
+        try:
+            class_truth(self._check_sources(options["pool"], options["eval"], positives), positives)
+        except ModelingError as exc:
+            raise CommandError(str(exc)) from exc
+        config = HeadlessConfig(
+            pool=options["pool"].resolve(), eval=options["eval"].resolve(), concept=options["concept"],
+            positive_classes=positives,
+            positive_phrases=_csv(options["positive_phrases"]) or phrases_from_classes(positives),
+            negative_phrases=_csv(options["negative_phrases"]), strategy=options["strategy"],
+            rounds=options["rounds"], batch=options["batch"], seed=options["seed"],
+            error_rate=options["error_rate"],
+        )
+        bars: dict[str, tqdm[Any]] = {}
+
+        def observe(label: str) -> Any:
+            def report(done: int, total: int, message: str = "") -> None:
+                bar = bars.setdefault(label, tqdm(total=total, desc=label, file=sys.stderr, leave=False))
+                bar.total, bar.n = total, done
+                bar.refresh()
+
+            return report
+
+        try:
+            result = run_through_services(config, observe)
+        except (ModelingError, RuntimeError) as exc:
+            raise CommandError(str(exc)) from exc
+        finally:
+            for bar in bars.values():
+                bar.close()
+        self.stdout.write(f"{'':>9} {'labels':>6} " + " ".join(f"{m:>9}" for m in METRICS))
+        for name, labels, metrics in [("zero-shot", 0, result["zero_shot"])] + [
+            (f"round {r['round']}", r["labels"], r) for r in result["rounds"]
+        ]:
+            self.stdout.write(f"{name:>9} {labels:>6} " + " ".join(f"{metrics[m]:>9.3f}" for m in METRICS))
+        if options["json"]:
+            self.stdout.write(json.dumps({"zero_shot": result["zero_shot"], "rounds": result["rounds"]}))
 
     def _run(self, options: dict[str, Any]) -> SimulationResult:
         config = self._config(options)
