@@ -7,6 +7,7 @@ never surfaces later as a confusing runtime error (healthchecks' ``hc/settings.p
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from urllib.parse import urlparse
 
 from django.core.exceptions import ImproperlyConfigured
@@ -73,6 +74,8 @@ def env_database(name: str, default_sqlite_path: str) -> dict[str, object]:
 
     raw = os.environ.get(name)
     if not raw:
+        # A fresh clone has no var/ yet; SQLite cannot create a file in a missing folder.
+        Path(default_sqlite_path).parent.mkdir(parents=True, exist_ok=True)
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": default_sqlite_path, "OPTIONS": SQLITE_OPTIONS}
     scheme = urlparse(raw).scheme
     if scheme not in {"sqlite", "postgres", "postgresql", "pgsql"}:
