@@ -79,16 +79,17 @@ def _fit(
     generator = torch.Generator().manual_seed(config.seed)
     pos, neg = torch.from_numpy(x[y == 1]), torch.from_numpy(x[y == 0])
     draw = _draw(pool_features, x.shape[1], config, exclude, rng)
-    mean, std = _standardisation(torch.cat([pos, neg, draw]))
+    mean, std = _standardisation([pos, neg, draw])
+    pos, neg = (pos - mean) / std, (neg - mean) / std
+    draw = draw.sub_(mean).div_(std)  # in place: 500k x 512 float32 is 1 GB
     net = build_mlp(x.shape[1], config.hidden, config.dropout, generator, rng)
     optimiser = torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     losses: list[float] = []
     planned = config.max_epochs if config.stop_at_loss_fraction is not None else config.epochs
     for epoch in range(planned):
         if epoch and config.resample_negatives and pool_features is not None:
-            draw = _draw(pool_features, x.shape[1], config, exclude, rng)
-        sources = [(t - mean) / std for t in (pos, neg, draw)]
-        losses.append(_run_epoch(net, optimiser, sources, config.batch_size, rng))
+            draw = _draw(pool_features, x.shape[1], config, exclude, rng).sub_(mean).div_(std)
+        losses.append(_run_epoch(net, optimiser, [pos, neg, draw], config.batch_size, rng))
         if progress is not None:
             progress(epoch + 1, planned)
         if _reached_target(losses, config.stop_at_loss_fraction):
@@ -129,16 +130,27 @@ def _draw(
     return read_rows(pool, draw_pool_rows(pool, config.random_negatives, exclude, rng))
 
 
-def _standardisation(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-dimension mean and std (d,) of the training rows.
+def _standardisation(parts: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-dimension mean and std (d,) float32 over the rows of all ``parts`` (n_i, d).
 
     L2-normalised embeddings have components of order 1/sqrt(d); standardising them
-    gives the first layer unit-scale inputs, which is what lets Adam at lr 1e-4 get
-    somewhere within a few thousand steps.
+    gives the first layer unit-scale inputs. Sums run in float64 over 64k-row blocks, so
+    no concatenated or float64 copy of a 500k-row draw is ever made.
     """
-    mean = rows.mean(dim=0)
-    std = rows.std(dim=0).clamp_min(_MIN_STD) if len(rows) > 1 else torch.ones_like(mean)
-    return mean, std
+    width = parts[0].shape[1]
+    total = sum(len(part) for part in parts)
+    sums = torch.zeros(width, dtype=torch.float64)
+    squares = torch.zeros(width, dtype=torch.float64)
+    for part in parts:
+        for block in torch.split(part, 65_536):
+            wide = block.double()
+            sums += wide.sum(dim=0)
+            squares += (wide * wide).sum(dim=0)
+    mean = sums / max(total, 1)
+    if total < 2:
+        return mean.float(), torch.ones(width)
+    variance = ((squares - total * mean * mean) / (total - 1)).clamp_min(0.0)
+    return mean.float(), variance.sqrt().float().clamp_min(_MIN_STD)
 
 
 def _run_epoch(

@@ -58,13 +58,22 @@ def draw_pool_rows(pool: np.ndarray, count: int, exclude: np.ndarray | None, rng
 
 
 def read_rows(pool: np.ndarray, rows: np.ndarray, chunk: int = 65_536) -> torch.Tensor:
-    """``pool[rows]`` as float32 (len(rows), d), read in chunks so a float16 memmap never
-    materialises a second full-precision copy of more than ``chunk`` rows at once."""
+    """``pool[rows]`` as float32 (len(rows), d) for ascending ``rows``, read in chunks so a
+    float16 memmap never materialises a second full-precision copy of more than ``chunk``
+    rows at once.
+
+    Scattered reads map pages all over the file (the kernel maps up to 16 cached pages
+    around each fault): each chunk's span, from the previous chunk's first row, is
+    released again, or 500k rows drawn from a 10 GB memmap would map all 10 GB.
+    """
     out = torch.empty((len(rows), pool.shape[1]), dtype=torch.float32)
+    released_from = 0
     for start in range(0, len(rows), chunk):
-        part = np.asarray(pool[rows[start : start + chunk]])
+        part_rows = rows[start : start + chunk]
+        part = np.asarray(pool[part_rows])
         out[start : start + len(part)] = torch.from_numpy(part.astype(np.float32, copy=False))
-    release_rows(pool, 0, pool.shape[0])  # scattered reads touched pages all over the file
+        release_rows(pool, released_from, int(part_rows[-1]) + 1)
+        released_from = int(part_rows[0])
     return out
 
 

@@ -9,6 +9,7 @@ keep their order. ``precision="fp32"`` gives the plain reference path. A pool gi
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Callable, Iterator
 from typing import Literal
 
@@ -18,7 +19,7 @@ import torch
 from modeling.engine.errors import DimensionMismatchError
 from modeling.engine.trainer.model import Layers, TrainedModel
 from modeling.engine.trainer.quantized import Int8Features
-from modeling.engine.trainer.streaming import as_tensor, iter_row_chunks, release_rows
+from modeling.engine.trainer.streaming import advise_rows, as_tensor, iter_row_chunks, release_rows
 
 Precision = Literal["bf16", "fp32"]
 Progress = Callable[[int, int], None]
@@ -59,6 +60,7 @@ def _chunk_logits(
     if isinstance(pool, Int8Features):
         for start in range(0, pool.shape[0], chunk_rows):
             stop = min(start + chunk_rows, pool.shape[0])
+            advise_rows(pool.codes, stop, stop + chunk_rows, mmap.MADV_WILLNEED)
             codes = as_tensor(pool.codes[start:stop])
             scales = torch.from_numpy(pool.scales[start:stop])
             yield start, stop, score_chunk(codes, layers, precision, row_scales=scales)

@@ -26,6 +26,9 @@ def iter_row_chunks(array: np.ndarray, chunk_rows: int) -> Iterator[tuple[int, i
     n_rows = array.shape[0]
     for start in range(0, n_rows, chunk_rows):
         stop = min(start + chunk_rows, n_rows)
+        # Ask the kernel to read the next chunk while this one is computed (a cold pool
+        # otherwise waits on small page-fault readaheads); a no-op when it is cached.
+        advise_rows(array, stop, min(stop + chunk_rows, n_rows), mmap.MADV_WILLNEED)
         yield start, stop, as_tensor(array[start:stop])
         # From the previous chunk's start: the kernel's fault-around maps up to 64 kB of
         # cached pages on each side of a faulting page, re-mapping some released ones.
@@ -43,15 +46,22 @@ def as_tensor(rows: np.ndarray) -> torch.Tensor:
 def release_rows(array: np.ndarray, start: int, stop: int) -> None:
     """Drop the page mappings of rows ``[start, stop)`` of a shared-file memmap (no-op
     for anything else). Only whole pages inside the range are released."""
+    advise_rows(array, start, stop, mmap.MADV_DONTNEED)
+
+
+def advise_rows(array: np.ndarray, start: int, stop: int, advice: int) -> None:
+    """``madvise(advice)`` on the whole pages holding rows ``[start, stop)`` of a
+    shared-file memmap; a no-op for in-memory or copy-on-write arrays."""
     region = _shared_mapping(array)
-    if region is None or not array.flags.c_contiguous:
+    stop = min(stop, array.shape[0])
+    if region is None or not array.flags.c_contiguous or stop <= start:
         return
     mapping, offset = region
     row_bytes = array.strides[0]
     first = -(-(offset + start * row_bytes) // _PAGE) * _PAGE
     last = (offset + stop * row_bytes) // _PAGE * _PAGE
     if last > first:
-        mapping.madvise(mmap.MADV_DONTNEED, first, last - first)
+        mapping.madvise(advice, first, last - first)
 
 
 def _shared_mapping(array: np.ndarray) -> tuple[mmap.mmap, int] | None:
