@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from modeling.engine.errors import (
     DimensionMismatchError,
@@ -25,6 +27,7 @@ from modeling.engine.trainer import (
     score_pool,
     train,
 )
+from modeling.engine.trainer import fit
 from modeling.engine.trainer.sampling import batch_indices, draw_pool_rows, plan_epoch
 
 DIM = 16
@@ -95,6 +98,33 @@ def test_it_composes_batches_half_positives_quarter_negatives_quarter_random() -
     assert pos.shape == (32, 256) and neg.shape == (32, 128) and rand.shape == (32, 128)
     assert pos.max() < 7 and neg.max() < 40
     assert len(np.unique(rand)) == rand.size  # each random negative once per epoch
+
+
+def test_it_feeds_the_network_batches_of_half_quarter_quarter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Column 0 tells the sources apart: labeled positives 5, labeled negatives -5, pool 0.
+    rng = np.random.default_rng(0)
+    pool = rng.normal(size=(5_000, 8)).astype(np.float32)
+    pool[:, 0] = 0.0
+    features = rng.normal(size=(30, 8)).astype(np.float32)
+    features[:10, 0], features[10:, 0] = 5.0, -5.0
+    labels = np.r_[np.ones(10), np.zeros(20)].astype(np.int64)
+    seen: list[torch.Tensor] = []
+    real_build = fit.build_mlp
+
+    def spying_build(*args: Any) -> torch.nn.Sequential:
+        net = real_build(*args)
+        net[0].register_forward_pre_hook(lambda _m, inp: seen.append(inp[0][:, 0].clone()))
+        return net
+
+    monkeypatch.setattr(fit, "build_mlp", spying_build)
+    config = replace(initial_config(), batch_size=64, random_negatives=640, epochs=2)
+    train(features, labels, pool, config)
+    assert len(seen) == 2 * 640 // 16  # two passes over 640 random rows, 16 per batch
+    for batch in seen:
+        levels, counts = torch.unique(batch, return_counts=True)  # ascending: neg, pool, pos
+        assert len(levels) == 3 and counts.tolist() == [16, 16, 32]
 
 
 def test_it_gives_the_labeled_negative_quarter_to_random_rows_when_there_are_none() -> None:
