@@ -20,6 +20,7 @@ from modeling.engine.trainer import (
     Int8Features,
     TrainConfig,
     TrainedModel,
+    fit,
     initial_config,
     later_config,
     original_config,
@@ -27,7 +28,6 @@ from modeling.engine.trainer import (
     score_pool,
     train,
 )
-from modeling.engine.trainer import fit
 from modeling.engine.trainer.sampling import batch_indices, draw_pool_rows, plan_epoch
 
 DIM = 16
