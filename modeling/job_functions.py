@@ -40,6 +40,9 @@ def embed_pool(job_row: Job, progress: Reporter) -> dict[str, Any]:
         result = embed_source(Path(pool.source), storage.encoder_for(pool.encoder), storage.store_dir(pool),
                               progress=lambda done, total: progress(done, total, "Embedding images"),
                               cache_dir=settings.EMBEDDING_CACHE_DIR, batch_size=EMBED_BATCH)
+        store = result.store
+        if settings.EMBEDDING_INT8_MIN_ROWS and len(store) >= settings.EMBEDDING_INT8_MIN_ROWS:
+            store.add_int8("features", progress=lambda done, total: progress(done, total, "Writing the int8 copy"))
         progress(0, 1, "Building the index")
         _register_items(pool, list(result.store.keys))
         build_index(result.store.vectors).save(storage.index_path(pool))
@@ -133,7 +136,8 @@ def score_other_pool(job_row: Job, progress: Reporter) -> dict[str, Any]:
     version = ModelVersion.objects.select_related("concept").get(pk=job_row.params["model_version"])
     pool = Pool.objects.get(pk=job_row.params["pool"])
     model = TrainedModel.load(storage.model_path(version))
-    scores = score_pool(model, storage.open_store(pool).features, progress=lambda d, t: progress(d, t, "Scoring"))
+    scores = score_pool(model, storage.open_store(pool).scoring_features(),
+                        progress=lambda d, t: progress(d, t, "Scoring"))
     out = storage.pool_dir(pool) / "scores" / f"model-{version.pk}.npy"
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out, scores)
@@ -170,7 +174,7 @@ def _train_and_score(concept: Concept, pool: Pool, job_row: Job, progress: Repor
     model = train(store.features[rows], labels, store.features, config,
                   progress=lambda d, t: progress(d, t, f"Training model v{number}"), exclude=rows)
     trained = time.perf_counter()
-    scores = score_pool(model, store.features, progress=lambda d, t: progress(d, t, "Scoring the pool"))
+    scores = score_pool(model, store.scoring_features(), progress=lambda d, t: progress(d, t, "Scoring the pool"))
     version = ModelVersion(concept=concept, pool=pool, number=number, round=max(studio.next_round(concept) - 1, 0),
                            config=_jsonable(dataclasses.asdict(config)), label_count=len(labels), training_labels=card)
     for path in (storage.model_path(version), storage.scores_path(version)):

@@ -8,6 +8,9 @@ Layout of a store directory::
     vectors.npy    (n, dim) shared-space vectors
     features.npy   (n, feature_dim) classifier features (absent when they are the vectors)
     <extra>.npy    any extra per-row matrix, e.g. logits (n, 1000)
+    <field>.int8.npy, <field>.scale.npy
+                   optional int8 copy of a field: codes (n, width) int8 and per-row
+                   scales (n, 1) float32 (``add_int8``; appends keep it in step)
 
 Each ``.npy`` has a fixed 128-byte header, so rows are appended in place and the header's
 shape rewritten afterwards; every file stays loadable with ``np.load(mmap_mode="r")``.
@@ -22,7 +25,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from modeling.engine.errors import DimensionMismatchError, ModelingError
+from modeling.engine.int8 import Int8Features, quantize_rows
 
 FORMAT = "agile-embeddings/1"
 HEADER_BYTES = 128
@@ -39,6 +43,9 @@ BASE_FIELDS = ("vectors", "features")
 
 class StoreError(ModelingError):
     """The store directory is missing, corrupt, locked, or the append is invalid."""
+
+
+Progress = Callable[[int, int], None]
 
 
 def _npy_header(dtype: np.dtype[Any], rows: int, width: int) -> bytes:
@@ -199,10 +206,7 @@ class EmbeddingStore:
 
     def field(self, name: str) -> np.ndarray:
         """Read-only ``(n, width)`` memmap of one field, in the store dtype."""
-        if name == "features" and self._info["features_are_vectors"]:
-            name = "vectors"
-        if name not in self.widths:
-            raise StoreError(f"store has no field {name!r}; fields: {self.fields}")
+        name = self._stored_name(name)
         if name not in self._maps:
             shape = (self._rows, self.widths[name])
             if self._rows == 0:
@@ -217,6 +221,41 @@ class EmbeddingStore:
     @property
     def vectors(self) -> np.ndarray:
         return self.field("vectors")
+
+    def _stored_name(self, name: str) -> str:
+        """The field that holds ``name``'s numbers (``features`` may alias ``vectors``)."""
+        stored = "vectors" if name == "features" and self._info["features_are_vectors"] else name
+        if stored not in self.widths:
+            raise StoreError(f"store has no field {name!r}; fields: {self.fields}")
+        return stored
+
+    @property
+    def int8_fields(self) -> list[str]:
+        """Stored fields that also keep an int8 copy."""
+        return list(self._info.get("int8", []))
+
+    def int8(self, name: str = "features") -> Int8Features | None:
+        """The int8 copy of one field (codes memmap, scales), or None if it has none."""
+        stored = self._stored_name(name)
+        if stored not in self.int8_fields:
+            return None
+        key = f"{stored}.int8"
+        if key not in self._maps:
+            width = self.widths[stored]
+            if self._rows == 0:
+                self._maps[key] = np.zeros((0, width), np.int8)
+                self._maps[f"{stored}.scale"] = np.zeros((0, 1), np.float32)
+            else:
+                self._maps[key] = np.memmap(self.path / f"{key}.npy", np.int8, "r",
+                                            offset=HEADER_BYTES, shape=(self._rows, width))
+                self._maps[f"{stored}.scale"] = np.memmap(self.path / f"{stored}.scale.npy", np.float32, "r",
+                                                          offset=HEADER_BYTES, shape=(self._rows, 1))
+        return Int8Features(self._maps[key], self._maps[f"{stored}.scale"].reshape(-1))
+
+    def scoring_features(self) -> np.ndarray | Int8Features:
+        """What a classifier should stream to score the pool: the int8 copy of
+        ``features`` when the store keeps one, else the features themselves."""
+        return self.int8("features") or self.features
 
     @property
     def features(self) -> np.ndarray:
@@ -256,13 +295,13 @@ class EmbeddingStore:
         with self._writer_lock():
             self.refresh()
             self._check_new_keys(keys)
-            for name, matrix in columns.items():
-                self._append_rows(name, matrix)
+            for file_name, matrix in self._physical_columns(columns).items():
+                self._append_rows(file_name, matrix)
             keys_bytes = self._append_keys(keys)
             new_rows = self._rows + len(keys)
             _write_json_atomic(self.path / "commit.json", {"rows": new_rows, "keys_bytes": keys_bytes})
-            for name, width in self.widths.items():
-                self._write_header(name, new_rows, width)
+            for file_name, (dtype, width) in self._files().items():
+                self._write_header(file_name, dtype, new_rows, width)
             if self._keys is not None:
                 self._keys.extend(keys)
             if self._key_set is not None:
@@ -301,8 +340,55 @@ class EmbeddingStore:
         if len(set(keys)) != len(keys) or not self._key_set.isdisjoint(keys):
             raise StoreError("keys must be unique across the store")
 
+    def add_int8(self, name: str = "features", chunk_rows: int = 65_536, progress: Progress | None = None) -> None:
+        """Keep an int8 copy of field ``name`` from now on (a no-op if it has one).
+
+        Quantises the committed rows in chunks (``progress(rows_done, rows)``), fsyncs,
+        and only then records the copy in ``store.json``: a crash part-way leaves the
+        store as it was. Later appends extend the copy in the same commit as the field.
+        Other open handles see the copy after re-opening the store.
+        """
+        stored = self._stored_name(name)
+        with self._writer_lock():
+            self.refresh()
+            if stored in self.int8_fields:
+                return
+            source, width = self.field(stored), self.widths[stored]
+            with open(self.path / f"{stored}.int8.npy", "wb") as codes_file, \
+                    open(self.path / f"{stored}.scale.npy", "wb") as scales_file:
+                codes_file.write(_npy_header(np.dtype(np.int8), self._rows, width))
+                scales_file.write(_npy_header(np.dtype(np.float32), self._rows, 1))
+                for start in range(0, self._rows, chunk_rows):
+                    codes, scales = quantize_rows(source[start : start + chunk_rows])
+                    codes_file.write(codes.tobytes())
+                    scales_file.write(scales.tobytes())
+                    if progress is not None:
+                        progress(min(start + chunk_rows, self._rows), self._rows)
+                for handle in (codes_file, scales_file):
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            self._info["int8"] = sorted({*self.int8_fields, stored})
+            _write_json_atomic(self.path / "store.json", self._info)
+            self._maps.clear()
+
+    def _files(self) -> dict[str, tuple[np.dtype[Any], int]]:
+        """Every row-aligned ``.npy`` file of the store: name → (dtype, width)."""
+        files = {name: (self.dtype, width) for name, width in self.widths.items()}
+        for name in self.int8_fields:
+            files[f"{name}.int8"] = (np.dtype(np.int8), self.widths[name])
+            files[f"{name}.scale"] = (np.dtype(np.float32), 1)
+        return files
+
+    def _physical_columns(self, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The rows to write to each file: the fields, plus codes and scales of int8 copies."""
+        physical = dict(columns)
+        for name in self.int8_fields:
+            codes, scales = quantize_rows(columns[name])
+            physical[f"{name}.int8"], physical[f"{name}.scale"] = codes, scales[:, None]
+        return physical
+
     def _append_rows(self, name: str, matrix: np.ndarray) -> None:
-        committed = HEADER_BYTES + self._rows * matrix.shape[1] * self.dtype.itemsize
+        committed = HEADER_BYTES + self._rows * matrix.shape[1] * matrix.dtype.itemsize
         with open(self.path / f"{name}.npy", "r+b") as handle:
             handle.truncate(committed)  # drop a torn tail left by a crashed writer
             handle.seek(committed)
@@ -320,9 +406,9 @@ class EmbeddingStore:
             os.fsync(handle.fileno())
         return self._keys_bytes + len(data)
 
-    def _write_header(self, name: str, rows: int, width: int) -> None:
+    def _write_header(self, name: str, dtype: np.dtype[Any], rows: int, width: int) -> None:
         with open(self.path / f"{name}.npy", "r+b") as handle:
-            handle.write(_npy_header(self.dtype, rows, width))
+            handle.write(_npy_header(dtype, rows, width))
 
     @contextmanager
     def _writer_lock(self) -> Iterator[None]:

@@ -51,6 +51,19 @@ def test_it_defaults_the_output_to_the_cache(pool: Path, tmp_path: Path) -> None
     assert store_path.is_relative_to(tmp_path / "cache") and len(EmbeddingStore.open(store_path)) == 3
 
 
+def test_it_keeps_an_int8_copy_when_asked(pool: Path, tmp_path: Path) -> None:
+    common = ["--encoder", "precomputed", "--vectors", str(tmp_path / "vectors.npy"),
+              "--ids", str(tmp_path / "ids.txt"), "--cache-dir", str(tmp_path / "cache")]
+    plain = _embed(str(pool), "--out", str(tmp_path / "plain"), *common)
+    assert "int8 copy" not in plain and EmbeddingStore.open(tmp_path / "plain").int8() is None
+    output = _embed(str(pool), "--out", str(tmp_path / "small"), "--int8", *common)
+    assert "int8 copy of: vectors" in output  # precomputed vectors are their own features
+    store = EmbeddingStore.open(tmp_path / "small")
+    copy = store.int8()
+    assert copy is not None and copy.shape == (3, 8)
+    np.testing.assert_allclose(copy.dequantize(), store.features.astype(np.float32), atol=1 / 127)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -165,3 +165,50 @@ def test_it_equals_the_concatenation_of_any_sequence_of_appends(
     assert reopened.keys == _keys(0, start)
     expected = np.vstack(parts) if parts else np.zeros((0, 3), np.float32)
     np.testing.assert_array_equal(reopened.vectors, expected)
+
+
+def test_it_keeps_an_int8_copy_of_the_features_in_step_with_appends(store: EmbeddingStore) -> None:
+    vectors, features = _rows(20, 5)
+    store.append(_keys(0, 5), vectors, features)
+    assert store.int8() is None and store.scoring_features() is store.features
+    done: list[int] = []
+    store.add_int8("features", chunk_rows=2, progress=lambda rows, total: done.append(rows))
+    assert done == [2, 4, 5]
+    more_vectors, more_features = _rows(21, 3)
+    store.append(_keys(5, 3), more_vectors, more_features)
+    reopened = EmbeddingStore.open(store.path)
+    copy = reopened.int8("features")
+    assert copy is not None and copy.shape == (8, 6) and copy.codes.dtype == np.int8
+    assert reopened.int8_fields == ["features"] and reopened.int8("vectors") is None
+    assert reopened.scoring_features() is not reopened.features
+    floats = reopened.features.astype(np.float32)
+    # Each element within half a code step (max|row| / 254) of the float16 value.
+    step = np.abs(floats).max(axis=1, keepdims=True) / 127
+    assert (np.abs(copy.dequantize() - floats) <= step / 2 + 1e-6).all()
+    for name in ("features.int8.npy", "features.scale.npy"):
+        assert np.load(reopened.path / name, mmap_mode="r").shape[0] == 8
+
+
+def test_an_int8_copy_survives_a_torn_append(store: EmbeddingStore) -> None:
+    store.append(_keys(0, 4), *_rows(22, 4))
+    store.add_int8()
+    store.add_int8()  # a second call is a no-op
+    with open(store.path / "features.int8.npy", "ab") as handle:
+        handle.write(b"\x7f" * 9)  # a crashed writer's partial rows
+    store.append(_keys(4, 2), *_rows(23, 2))
+    copy = EmbeddingStore.open(store.path).int8()
+    assert copy is not None
+    expected = np.vstack([_rows(22, 4)[1], _rows(23, 2)[1]]).astype(np.float16).astype(np.float32)
+    np.testing.assert_allclose(copy.dequantize(), expected, atol=np.abs(expected).max() / 127)
+
+
+def test_an_int8_copy_of_aliased_features_copies_the_vectors(tmp_path: Path) -> None:
+    store = EmbeddingStore.create(tmp_path / "s", 4, 4, features_are_vectors=True)
+    store.add_int8("features")  # an empty store: the copy starts empty
+    vectors, _ = _rows(24, 3)
+    store.append(_keys(0, 3), vectors)
+    copy = store.int8("features")
+    assert store.int8_fields == ["vectors"] and copy is not None and copy.shape == (3, 4)
+    np.testing.assert_allclose(copy.dequantize(), vectors, atol=1 / 127)
+    with pytest.raises(StoreError, match="no field"):
+        store.add_int8("logits")

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from labeling.models import Assignment, Batch, Item
-from modeling.engine.trainer import TrainedModel
+from modeling.engine.store import EmbeddingStore
+from modeling.engine.trainer import TrainedModel, score_pool
 from modeling.models import Job, ModelVersion
 from tests.people import World
 from tests.studio.conftest import run_queued_jobs
@@ -129,6 +130,28 @@ def test_it_downloads_a_model_and_scores_a_pool_with_it(api: Any, world: World, 
     assert scores.shape == (64,)
     top_keys = Item.objects.filter(pk__in=[t["item"] for t in scored.result["top"][:10]]).values_list("key", flat=True)
     assert sum(k.startswith("airplane/") for k in top_keys) >= 6  # 24 of 64 are airplanes
+
+
+def test_a_big_pool_keeps_an_int8_copy_and_scores_from_it(api: Any, world: World, studio_settings: Any,
+                                                          cifar_folder: Path) -> None:
+    studio_settings.EMBEDDING_INT8_MIN_ROWS = 64  # this pool counts as big
+    api.force_authenticate(world.ann)
+    pool = make_pool(api, world, cifar_folder)
+    store = EmbeddingStore.open(Path(studio_settings.POOLS_DIR) / str(pool["id"]) / "store")
+    copy = store.int8("features")
+    assert copy is not None and copy.shape == (64, 1280)
+    concept = api.post("/api/concepts/", {"project": world.fish.pk, "name": "airplane"}, format="json").json()
+    api.post(f"/api/concepts/{concept['id']}/expand/", {"pool": pool["id"], "size": 40}, format="json")
+    [expanded] = run_queued_jobs()
+    rate_batch(api, expanded.result["batch"])
+    api.post(f"/api/concepts/{concept['id']}/train/", {"pool": pool["id"]}, format="json")
+    [trained] = run_queued_jobs()
+    assert trained.status == Job.Status.SUCCEEDED, trained.error
+    version = ModelVersion.objects.get(pk=trained.result["model_version"])
+    model = TrainedModel.load(Path(version.file_path))
+    saved = np.load(Path(studio_settings.POOLS_DIR) / str(pool["id"]) / "scores" / f"{concept['id']}-v1.npy")
+    np.testing.assert_array_equal(saved, score_pool(model, copy))  # the pool was scored from the copy
+    np.testing.assert_allclose(saved, score_pool(model, store.features, precision="fp32"), atol=0.03)
 
 
 def test_it_refuses_work_on_a_pool_that_is_not_ready(api: Any, world: World, studio_settings: Any) -> None:

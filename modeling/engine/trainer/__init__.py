@@ -8,6 +8,7 @@ Public interface::
     model.save(path); TrainedModel.load(path)
 """
 
+from modeling.engine.int8 import Int8Features, quantize_int8
 from modeling.engine.trainer.config import (
     INITIAL_HIDDEN,
     LATER_HIDDEN,
@@ -18,7 +19,6 @@ from modeling.engine.trainer.config import (
 )
 from modeling.engine.trainer.fit import train
 from modeling.engine.trainer.model import TrainedModel
-from modeling.engine.trainer.quantized import Int8Features, quantize_int8
 from modeling.engine.trainer.scoring import DEFAULT_CHUNK_ROWS, score_pool
 
 __all__ = [

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from modeling.engine.errors import DimensionMismatchError
+from modeling.engine.int8 import Int8Features
 from modeling.engine.trainer.model import Layers, TrainedModel
-from modeling.engine.trainer.quantized import Int8Features
 from modeling.engine.trainer.streaming import advise_rows, as_tensor, iter_row_chunks, release_rows
 
 Precision = Literal["bf16", "fp32"]

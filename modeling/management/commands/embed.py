@@ -35,6 +35,9 @@ class Command(BaseCommand):
                             help="cache root (default: $AGILE_CACHE_DIR or var/cache)")
         parser.add_argument("--batch-size", type=int, default=64, help="images per batch (default 64)")
         parser.add_argument("--dtype", choices=("float16", "float32"), default="float16")
+        parser.add_argument("--int8", action="store_true",
+                            help="also keep a per-row-scaled int8 copy of the classifier features "
+                                 "(half the bytes to stream when scoring a big pool; 1.5x the disk)")
         parser.add_argument("--threads", type=int, default=None,
                             help="torch CPU threads (default: torch's choice)")
         offline = parser.add_argument_group("offline encoder")
@@ -80,12 +83,21 @@ class Command(BaseCommand):
 
             result = embed_source(source, encoder, out, batch_size=options["batch_size"],
                                   progress=progress, cache_dir=cache_dir, dtype=options["dtype"])
+        if options["int8"] and result.store.int8() is None:
+            with tqdm(unit="row", desc="int8 copy", disable=options["verbosity"] < 1) as bar:
+                def int8_progress(done: int, total: int) -> None:
+                    bar.total = total
+                    bar.update(done - bar.n)
+
+                result.store.add_int8("features", progress=int8_progress)
         self._report(result, time.monotonic() - started)
 
     def _report(self, result: EmbedResult, seconds: float) -> None:
         origin = "from cache" if result.from_cache else "embedded"
         self.stdout.write(self.style.SUCCESS(
             f"{_count(len(result.store))} {origin} in {seconds:.1f} s → {result.store.path}"))
+        if result.store.int8_fields:
+            self.stdout.write(f"int8 copy of: {', '.join(result.store.int8_fields)}")
         if result.skipped:
             self.stdout.write(self.style.WARNING(f"{_count(len(result.skipped))} skipped:"))
             for key, reason in result.skipped[:20]:
