@@ -172,7 +172,8 @@ def _train_and_score(concept: Concept, pool: Pool, job_row: Job, progress: Repor
     store = storage.open_store(pool)
     started = time.perf_counter()
     model = train(store.features[rows], labels, store.features, config,
-                  progress=lambda d, t: progress(d, t, f"Training model v{number}"), exclude=rows)
+                  progress=lambda d, t: progress(d, t, f"Training model v{number}"), exclude=rows,
+                  previous_scores=_previous_scores(concept, pool, len(store)))
     trained = time.perf_counter()
     scores = score_pool(model, store.scoring_features(), progress=lambda d, t: progress(d, t, "Scoring the pool"))
     version = ModelVersion(concept=concept, pool=pool, number=number, round=max(studio.next_round(concept) - 1, 0),
@@ -186,6 +187,17 @@ def _train_and_score(concept: Concept, pool: Pool, job_row: Job, progress: Repor
     publish(concept.project_id, "metrics.updated", {"concept": concept.pk, "model_version": version.pk})
     timings = {"train_seconds": round(trained - started, 3), "score_seconds": round(time.perf_counter() - trained, 3)}
     return version, timings
+
+
+def _previous_scores(concept: Concept, pool: Pool, rows: int) -> np.ndarray:
+    """The latest model's pool scores (zero-shot before the first model): the trainer keeps
+    the rows they call positive out of its random negatives."""
+    latest = studio.latest_model(concept, pool)
+    if latest is not None and storage.scores_path(latest).is_file():
+        scores = np.load(storage.scores_path(latest), mmap_mode="r")
+        if scores.shape == (rows,):
+            return np.asarray(scores)
+    return evaluation.zero_shot_pool_scores(concept, pool)
 
 
 def _jsonable(value: Any) -> Any:

@@ -294,16 +294,17 @@ class Simulation:
         )
         state = LoopState([], [], None, [])
         self._rate(state, np.asarray(result.batch, dtype=np.int64), rater)
-        return self._train_and_measure(state, 0, self.config.initial)
+        return self._train_and_measure(state, 0, self.config.initial, self._pool_probs(state))
 
     def step(self, state: LoopState, rater: Rater, strategy: str, batch: int) -> LoopState:
         """One AL round: the strategy picks ``batch`` unrated items, rate, retrain 3x128."""
         round_no = len(state.rounds)
         rng = np.random.default_rng([self.config.seed, round_no, 1])
         rated = np.asarray(state.rated, dtype=np.int64)
+        probs = self._pool_probs(state)
         picked = next_batch(
             strategy,
-            self._pool_probs(state),
+            probs,
             batch,
             rated,
             np.asarray(state.answers, dtype=np.int64),
@@ -311,7 +312,7 @@ class Simulation:
             embeddings=self.pool.vectors,
         )
         self._rate(state, np.asarray(picked, dtype=np.int64), rater)
-        return self._train_and_measure(state, round_no, self.config.later)
+        return self._train_and_measure(state, round_no, self.config.later, probs)
 
     def _pool_probs(self, state: LoopState) -> NDArray[np.float32]:
         if state.model is not None:
@@ -333,7 +334,11 @@ class Simulation:
         state.rated.extend(indices.tolist())
         state.answers.extend(answers.tolist())
 
-    def _train_and_measure(self, state: LoopState, round_no: int, base: TrainConfig) -> LoopState:
+    def _train_and_measure(
+        self, state: LoopState, round_no: int, base: TrainConfig, previous: NDArray[np.float32]
+    ) -> LoopState:
+        """Train on every answer so far (``previous``: the pool scores of the model, or
+        zero-shot, that chose this round's items) and measure on the evaluation set."""
         answers = np.asarray(state.answers, dtype=np.int64)
         positives = int(answers.sum())
         if positives:
@@ -341,7 +346,9 @@ class Simulation:
             config = replace(base, seed=self.config.seed * 1000 + round_no)
             features = np.asarray(self.pool.features[np.sort(rated)], dtype=np.float32)
             labels = answers[np.argsort(rated)]
-            state.model = train(features, labels, self.pool.features, config, exclude=rated)
+            state.model = train(
+                features, labels, self.pool.features, config, exclude=rated, previous_scores=previous
+            )
             scores = score_pool(state.model, self.evaluation.items.features)
             metrics, kind = self._measure_model(scores), _model_name(config)
         else:

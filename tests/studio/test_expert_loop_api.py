@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from labeling.models import Assignment, Batch, Item
+from labeling.models import Assignment, Batch, Concept, Item, Pool
+from modeling import evaluation, job_functions
 from modeling.engine.store import EmbeddingStore
 from modeling.engine.trainer import TrainedModel, score_pool
 from modeling.models import Job, ModelVersion
@@ -152,6 +153,33 @@ def test_a_big_pool_keeps_an_int8_copy_and_scores_from_it(api: Any, world: World
     saved = np.load(Path(studio_settings.POOLS_DIR) / str(pool["id"]) / "scores" / f"{concept['id']}-v1.npy")
     np.testing.assert_array_equal(saved, score_pool(model, copy))  # the pool was scored from the copy
     np.testing.assert_allclose(saved, score_pool(model, store.features, precision="fp32"), atol=0.03)
+
+
+def test_each_model_keeps_what_the_one_before_calls_positive_out_of_its_random_negatives(
+        api: Any, world: World, studio_settings: Any, cifar_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[np.ndarray] = []
+
+    def recording_train(*args: Any, previous_scores: np.ndarray, **kwargs: Any) -> TrainedModel:
+        seen.append(np.array(previous_scores))
+        return job_functions_train(*args, previous_scores=previous_scores, **kwargs)
+
+    job_functions_train = job_functions.train
+    monkeypatch.setattr(job_functions, "train", recording_train)
+    api.force_authenticate(world.ann)
+    pool = make_pool(api, world, cifar_folder)
+    concept = api.post("/api/concepts/", {"project": world.fish.pk, "name": "airplane"}, format="json").json()
+    api.post(f"/api/concepts/{concept['id']}/expand/", {"pool": pool["id"], "size": 40}, format="json")
+    [expanded] = run_queued_jobs()
+    rate_batch(api, expanded.result["batch"])
+    for _ in range(2):
+        api.post(f"/api/concepts/{concept['id']}/train/", {"pool": pool["id"]}, format="json")
+        [trained] = run_queued_jobs()
+        assert trained.status == Job.Status.SUCCEEDED, trained.error
+    zero_shot = evaluation.zero_shot_pool_scores(Concept.objects.get(pk=concept["id"]), Pool.objects.get(pk=pool["id"]))
+    first_scores = np.load(Path(studio_settings.POOLS_DIR) / str(pool["id"]) / "scores" / f"{concept['id']}-v1.npy")
+    assert len(seen) == 2 and seen[0].shape == (64,)
+    np.testing.assert_array_equal(seen[0], zero_shot)  # the first model: zero-shot
+    np.testing.assert_array_equal(seen[1], first_scores)  # then the model before
 
 
 def test_it_refuses_work_on_a_pool_that_is_not_ready(api: Any, world: World, studio_settings: Any) -> None:

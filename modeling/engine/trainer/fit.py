@@ -20,8 +20,8 @@ from modeling.engine.trainer.model import TrainedModel
 from modeling.engine.trainer.network import build_mlp, linear_layers
 from modeling.engine.trainer.sampling import (
     BatchPlan,
+    NegativeDraws,
     batch_indices,
-    draw_pool_rows,
     plan_epoch,
     read_rows,
 )
@@ -39,6 +39,7 @@ def train(
     progress: Progress | None = None,
     *,
     exclude: np.ndarray | None = None,
+    previous_scores: np.ndarray | None = None,
 ) -> TrainedModel:
     """Train an MLP classifier on labeled embeddings plus random pool negatives.
 
@@ -49,10 +50,37 @@ def train(
     progress: called as ``progress(epochs_done, epochs_planned)`` after every epoch.
     exclude: (m,) pool row indices never drawn as random negatives (e.g. rated items,
         which already enter as labeled rows).
+    previous_scores: (N,) the previous model's probabilities for every pool row (or the
+        zero-shot scores before the first model); rows scoring at least
+        ``config.likely_positive_threshold`` are not drawn as random negatives either.
     """
     x, y = _validated(features, labels, pool_features)
+    exclude = _with_likely_positives(exclude, previous_scores, pool_features, config.likely_positive_threshold)
     with torch_threads(config.threads):
         return _fit(x, y, pool_features, config, progress, exclude)
+
+
+def likely_positive_rows(previous_scores: np.ndarray, threshold: float) -> np.ndarray:
+    """Pool rows (int64, ascending) the previous model scores at least ``threshold``."""
+    return np.flatnonzero(np.asarray(previous_scores) >= threshold).astype(np.int64)
+
+
+def _with_likely_positives(
+    exclude: np.ndarray | None,
+    previous_scores: np.ndarray | None,
+    pool: np.ndarray | None,
+    threshold: float | None,
+) -> np.ndarray | None:
+    """``exclude`` plus the rows ``previous_scores`` calls likely positive (when both the
+    scores and the threshold are given)."""
+    if previous_scores is None or threshold is None or pool is None:
+        return exclude
+    if np.shape(previous_scores) != (pool.shape[0],):
+        raise DimensionMismatchError(
+            f"previous_scores must hold one score per pool row, ({pool.shape[0]},); got {np.shape(previous_scores)}"
+        )
+    likely = likely_positive_rows(previous_scores, threshold)
+    return likely if exclude is None else np.union1d(np.asarray(exclude, dtype=np.int64), likely)
 
 
 @contextmanager
@@ -78,7 +106,8 @@ def _fit(
     rng = np.random.default_rng(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     pos, neg = torch.from_numpy(x[y == 1]), torch.from_numpy(x[y == 0])
-    draw = _draw(pool_features, x.shape[1], config, exclude, rng)
+    negatives = NegativeDraws(pool_features.shape[0], exclude) if pool_features is not None else None
+    draw = _draw(pool_features, x.shape[1], config, negatives, rng)
     mean, std = _standardisation([pos, neg, draw])
     pos, neg = (pos - mean) / std, (neg - mean) / std
     draw = draw.sub_(mean).div_(std)  # in place: 500k x 512 float32 is 1 GB
@@ -88,7 +117,7 @@ def _fit(
     planned = config.max_epochs if config.stop_at_loss_fraction is not None else config.epochs
     for epoch in range(planned):
         if epoch and config.resample_negatives and pool_features is not None:
-            draw = _draw(pool_features, x.shape[1], config, exclude, rng).sub_(mean).div_(std)
+            draw = _draw(pool_features, x.shape[1], config, negatives, rng).sub_(mean).div_(std)
         losses.append(_run_epoch(net, optimiser, [pos, neg, draw], config.batch_size, rng))
         if progress is not None:
             progress(epoch + 1, planned)
@@ -121,13 +150,13 @@ def _draw(
     pool: np.ndarray | None,
     width: int,
     config: TrainConfig,
-    exclude: np.ndarray | None,
+    negatives: NegativeDraws | None,
     rng: np.random.Generator,
 ) -> torch.Tensor:
     """This epoch's random negatives (R, width) float32; empty when there is no pool."""
-    if pool is None or config.random_negatives <= 0:
+    if pool is None or negatives is None or config.random_negatives <= 0:
         return torch.empty((0, width), dtype=torch.float32)
-    return read_rows(pool, draw_pool_rows(pool, config.random_negatives, exclude, rng))
+    return read_rows(pool, negatives.draw(config.random_negatives, rng))
 
 
 def _standardisation(parts: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

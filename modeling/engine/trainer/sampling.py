@@ -43,18 +43,50 @@ def plan_epoch(batch_size: int, n_labeled_neg: int, n_random: int) -> BatchPlan:
     return BatchPlan(half, n_ln, n_rn, steps=max(1, covered // per_batch))
 
 
-def draw_pool_rows(pool: np.ndarray, count: int, exclude: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
-    """``count`` distinct row indices of ``pool`` (N, d), uniform, none in ``exclude``, sorted.
+class NegativeDraws:
+    """Uniform draws of distinct pool rows outside an excluded set (the random negatives).
 
-    Sorted so that reading them from a memmap walks the file forwards.
+    Built once per training run: the excluded rows become a boolean mask (1 byte per pool
+    row), and each draw samples with replacement, drops blocked and repeated rows, and
+    tops up until it has ``count`` distinct rows. Its cost depends on ``count``, not on
+    how many rows are excluded, so keeping 5M likely positives out of a 10M pool costs
+    no more per epoch than keeping out 600 rated ones.
     """
-    n_rows = pool.shape[0]
-    excluded = np.unique(exclude) if exclude is not None and len(exclude) else np.empty(0, np.int64)
-    count = min(count, n_rows - len(excluded))
-    picked = rng.choice(n_rows, size=min(n_rows, count + len(excluded)), replace=False)
-    if len(excluded):
-        picked = picked[~np.isin(picked, excluded)][:count]
-    return np.sort(picked)
+
+    def __init__(self, n_rows: int, exclude: np.ndarray | None = None) -> None:
+        self.n_rows = n_rows
+        excluded = np.unique(np.asarray(exclude, dtype=np.int64)) if exclude is not None and len(exclude) else None
+        self._blocked: np.ndarray | None = None
+        if excluded is not None:
+            excluded = excluded[(excluded >= 0) & (excluded < n_rows)]
+            self._blocked = np.zeros(n_rows, dtype=bool)
+            self._blocked[excluded] = True
+        self.available = n_rows - (0 if excluded is None else len(excluded))
+
+    def draw(self, count: int, rng: np.random.Generator) -> np.ndarray:
+        """``min(count, available)`` distinct allowed row indices, uniform, sorted (so that
+        reading them from a memmap walks the file forwards)."""
+        count = min(count, self.available)
+        if count <= 0:
+            return np.empty(0, dtype=np.int64)
+        if 2 * count > self.available:  # dense: choose among the allowed rows directly
+            allowed = np.arange(self.n_rows) if self._blocked is None else np.flatnonzero(~self._blocked)
+            return np.sort(rng.choice(allowed, size=count, replace=False))
+        picked = np.empty(0, dtype=np.int64)
+        while len(picked) < count:
+            need = count - len(picked)
+            candidates = rng.integers(0, self.n_rows, size=int(need * 1.1 * self.n_rows / self.available) + 16)
+            if self._blocked is not None:
+                candidates = candidates[~self._blocked[candidates]]
+            merged = np.concatenate([picked, candidates])
+            _, first = np.unique(merged, return_index=True)
+            picked = merged[np.sort(first)]  # distinct, in draw order
+        return np.sort(picked[:count])
+
+
+def draw_pool_rows(pool: np.ndarray, count: int, exclude: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+    """``count`` distinct row indices of ``pool`` (N, d), uniform, none in ``exclude``, sorted."""
+    return NegativeDraws(pool.shape[0], exclude).draw(count, rng)
 
 
 def read_rows(pool: np.ndarray, rows: np.ndarray, chunk: int = 65_536) -> torch.Tensor:
