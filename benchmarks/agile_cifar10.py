@@ -5,7 +5,7 @@ Pool = ``cifar10/train.zip`` (50,000 images, unlabelled for the model), evaluati
 ConSE). For each concept and seed a simulated expert answers from the class folders:
 
     phrases (concept name + class names) → expansion → rate 100 → 1x16 model (round 0)
-      → arms sharing that round 0: margin / margin-mining / random / margin-diverse,
+      → arms sharing that round 0: margin / margin-mining / random / margin-diverse / badge,
         5 AL rounds of 100 (3x128 models); margin with batches of 50 and 200.
 
 AUC-PR is reported as mean ± standard error over concepts × seeds. Targets (issue 5):
@@ -80,11 +80,11 @@ CIFAR_CONCEPTS: dict[str, list[str]] = {
     "pet": ["cat", "dog"],
     "road vehicle": ["automobile", "truck"],
 }
-STRATEGY_ARMS = ("margin", "margin-mining", "random", "margin-diverse")
+STRATEGY_ARMS = ("margin", "margin-mining", "random", "margin-diverse", "badge")
 
 
 def default_arms(rounds: int, batch: int) -> dict[str, Arm]:
-    """The four strategies at ``batch``, and margin at half and double the batch.
+    """Every strategy arm at ``batch``, and margin at half and double the batch.
 
     The batch-size arms spend the same labels as the main arms' round ``rounds - 1``
     (``(rounds - 1) * batch`` AL labels), so all three sizes meet at equal labels spent.

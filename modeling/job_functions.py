@@ -105,9 +105,11 @@ def active_learning_round(job_row: Job, progress: Reporter) -> dict[str, Any]:
     rows, labels, _ = studio.expert_labels(concept, pool)
     asked = studio.asked_rows(concept, pool)
     store = storage.open_store(pool)
+    model = TrainedModel.load(storage.model_path(version))
+    features = store.features
     chosen = next_batch(strategy, np.load(storage.scores_path(version)), size, asked,
                         _labels_for(asked, rows, labels), np.random.default_rng(job_row.params.get("seed", 0)),
-                        embeddings=store.vectors)
+                        embeddings=store.vectors, represent=lambda picked: model.hidden(features[picked]))
     batch = _rating_batch(concept, pool, chosen, round=studio.next_round(concept), selection=strategy,
                           params={"pool": pool.pk, "model_version": version.pk, "batch_size": size})
     timings["select_seconds"] = round(time.perf_counter() - started, 3)

@@ -18,6 +18,13 @@ Registered strategies (:data:`STRATEGIES`, used by :func:`next_batch`):
 - ``margin-diverse``: the ``DIVERSE_POOL_FACTOR * k`` most uncertain unrated items,
   then k of them spread out by k-means++ seeding on their embeddings (D^2 sampling),
   so that one batch does not spend its labels on near-duplicates along the boundary.
+- ``badge``: BADGE (Ash et al., "Deep Batch Active Learning by Diverse, Uncertain
+  Gradient Lower Bounds", ICLR 2020) over the same uncertain candidates: each candidate's
+  *gradient embedding*, the gradient of the loss at its predicted label with respect to
+  the output layer, which for one sigmoid output is ``min(p, 1 - p) * h`` (``h`` the
+  last hidden layer), then k-means++ seeding on those. Items far apart in the model's
+  own representation and uncertain are picked first. It needs ``represent`` (rows ->
+  last hidden layer); without one (no model yet) it is ``margin-diverse``.
 """
 
 from __future__ import annotations
@@ -82,6 +89,10 @@ def select(scores: np.ndarray, k: int, exclude: np.ndarray | None = None) -> np.
     return ranked
 
 
+#: Ascending pool rows (n,) -> the model's last hidden layer for them (n, h).
+Representation = Callable[[np.ndarray], np.ndarray]
+
+
 @dataclass(frozen=True)
 class SelectionContext:
     """What a strategy may look at: pool probabilities (N,), rated indices (m,) and their
@@ -92,6 +103,7 @@ class SelectionContext:
     rated_labels: np.ndarray
     rng: np.random.Generator
     embeddings: np.ndarray | None = None
+    represent: Representation | None = None
 
 
 Strategy = Callable[[SelectionContext, int], np.ndarray]
@@ -144,6 +156,24 @@ def _by_margin_diverse(ctx: SelectionContext, k: int) -> np.ndarray:
     return picked
 
 
+def _by_badge(ctx: SelectionContext, k: int) -> np.ndarray:
+    """k-means++ seeding over gradient embeddings ``min(p, 1 - p) * h`` of the most
+    uncertain unrated items (BADGE restricted to margin's candidates)."""
+    if ctx.represent is None:
+        return _by_margin_diverse(ctx, k)
+    candidates = select(margin(ctx.probs), DIVERSE_POOL_FACTOR * k, ctx.rated)
+    if len(candidates) <= k:
+        return candidates
+    ordered = np.sort(candidates)
+    hidden = np.asarray(ctx.represent(ordered), dtype=np.float32)
+    if hidden.ndim != 2 or hidden.shape[0] != len(ordered):
+        raise DimensionMismatchError(f"represent returned {hidden.shape} for {len(ordered)} rows")
+    p = np.asarray(ctx.probs[ordered], dtype=np.float32)
+    gradients = hidden * np.minimum(p, 1.0 - p)[:, None]
+    picked: np.ndarray = ordered[kmeans_pp_seeds(gradients, k, ctx.rng)]
+    return picked
+
+
 def kmeans_pp_seeds(vectors: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """Row indices (k,) of ``vectors`` (n, d) chosen by k-means++ seeding (D^2 sampling).
 
@@ -179,6 +209,7 @@ STRATEGIES: dict[str, Strategy] = {
     "margin": _by_margin,
     "margin-mining": _by_margin_mining,
     "margin-diverse": _by_margin_diverse,
+    "badge": _by_badge,
 }
 
 
@@ -190,16 +221,19 @@ def next_batch(
     rated_labels: np.ndarray,
     rng: np.random.Generator,
     embeddings: np.ndarray | None = None,
+    represent: Representation | None = None,
 ) -> np.ndarray:
     """Pool indices (min(k, unrated),) int64 to rate next, chosen by ``strategy``.
 
     probs: (N,) current model probabilities on the pool; rated: (m,) pool indices
     already rated (never returned); rated_labels: (m,) their labels in {0, 1};
     embeddings: (N, d) pool embeddings, needed by ``margin-diverse``.
+    represent: ascending pool rows -> the current model's last hidden layer, for
+    ``badge`` (e.g. ``lambda rows: model.hidden(features[rows])``).
     """
     if strategy not in STRATEGIES:
         raise UnknownStrategyError(f"unknown strategy {strategy!r}; known: {sorted(STRATEGIES)}")
-    ctx = _context(probs, rated, rated_labels, rng, embeddings)
+    ctx = _context(probs, rated, rated_labels, rng, embeddings, represent)
     if len(np.unique(ctx.rated)) >= len(ctx.probs):
         raise EmptyPoolError("every pool item is already rated")
     return STRATEGIES[strategy](ctx, k)
@@ -211,6 +245,7 @@ def _context(
     rated_labels: np.ndarray,
     rng: np.random.Generator,
     embeddings: np.ndarray | None,
+    represent: Representation | None = None,
 ) -> SelectionContext:
     """Validate the inputs of :func:`next_batch` and bundle them."""
     probs = np.asarray(probs)
@@ -226,4 +261,4 @@ def _context(
         raise DimensionMismatchError("rated indices fall outside the pool")
     if embeddings is not None and embeddings.shape[0] != len(probs):
         raise DimensionMismatchError(f"embeddings have {embeddings.shape[0]} rows for a pool of {len(probs)}")
-    return SelectionContext(probs, rated, labels.astype(np.int64), rng, embeddings)
+    return SelectionContext(probs, rated, labels.astype(np.int64), rng, embeddings, represent)

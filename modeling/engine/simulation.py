@@ -310,9 +310,17 @@ class Simulation:
             np.asarray(state.answers, dtype=np.int64),
             rng,
             embeddings=self.pool.vectors,
+            represent=self._representation(state),
         )
         self._rate(state, np.asarray(picked, dtype=np.int64), rater)
         return self._train_and_measure(state, round_no, self.config.later, probs)
+
+    def _representation(self, state: LoopState) -> Callable[[IntArray], NDArray[np.float32]] | None:
+        """Pool rows -> the current model's last hidden layer (for ``badge``)."""
+        model = state.model
+        if model is None:
+            return None
+        return lambda rows: model.hidden(np.asarray(self.pool.features[rows], dtype=np.float32))
 
     def _pool_probs(self, state: LoopState) -> NDArray[np.float32]:
         if state.model is not None:

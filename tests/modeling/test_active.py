@@ -148,6 +148,32 @@ def test_diverse_spreads_its_picks_over_clusters() -> None:
     assert set(diverse // 200) == {0, 1, 2, 3, 4}
 
 
+def test_badge_spreads_its_picks_over_the_models_representation_not_the_embedding() -> None:
+    rng = np.random.default_rng(0)
+    hidden = np.repeat(rng.normal(size=(5, 8)) * 10, 200, axis=0) + rng.normal(size=(1_000, 8)) * 0.1
+    embeddings = np.zeros((1_000, 4))  # the shared-space embedding tells the items apart not at all
+    probs = np.full(1_000, 0.1)
+    probs[(np.arange(1_000) % 200) < 20] = 0.49
+    probs[:20] = 0.5
+    calls: list[np.ndarray] = []
+
+    def represent(rows: np.ndarray) -> np.ndarray:
+        calls.append(rows)
+        return hidden[rows]
+
+    rated = np.array([200, 201], dtype=np.int64)  # two items of cluster 1 already rated
+    batch = next_batch("badge", probs, 10, rated, np.array([1, 0]), rng, embeddings, represent)
+    assert set(batch // 200) == {0, 1, 2, 3, 4} and not np.isin(batch, rated).any()
+    [asked] = calls  # one call, for the 10 x k most uncertain unrated items, ascending
+    assert len(asked) == 100 and np.all(np.diff(asked) > 0) and (probs[asked] >= 0.49).sum() == 98
+    # Without a model yet, badge is margin-diverse on the embeddings.
+    spread = rng.normal(size=(1_000, 4))
+    np.testing.assert_array_equal(
+        next_batch("badge", probs, 10, rated, np.array([1, 0]), np.random.default_rng(3), spread),
+        next_batch("margin-diverse", probs, 10, rated, np.array([1, 0]), np.random.default_rng(3), spread),
+    )
+
+
 def test_kmeans_pp_picks_distinct_rows_even_among_duplicates() -> None:
     vectors = np.zeros((30, 3), dtype=np.float32)
     vectors[:3] = np.eye(3)

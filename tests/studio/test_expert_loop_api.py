@@ -77,11 +77,16 @@ def test_it_runs_the_whole_expert_loop(api: Any, world: World, studio_settings: 
     assert not first_items & set(second.assignments.values_list("item_id", flat=True))  # never re-asked
     rate_batch(api, second.pk)
 
-    api.post(f"/api/concepts/{concept['id']}/rounds/", {"pool": pool["id"], "batch_size": 5, "train": True},
-             format="json")
+    api.post(f"/api/concepts/{concept['id']}/rounds/", {"pool": pool["id"], "batch_size": 5, "train": True,
+                                                        "strategy": "badge"}, format="json")
     [retrain] = run_queued_jobs()
+    assert retrain.status == Job.Status.SUCCEEDED, retrain.error
     v2 = ModelVersion.objects.get(pk=retrain.result["model_version"])
     assert v2.number == 2 and v2.config["hidden"] == [128, 128, 128] and v2.label_count == 40
+    third = Batch.objects.get(pk=retrain.result["batch"])  # picked by v2's gradient embeddings
+    assert third.selection == "badge" and third.assignments.count() == 5
+    asked_before = first_items | set(second.assignments.values_list("item_id", flat=True))
+    assert not asked_before & set(third.assignments.values_list("item_id", flat=True))
 
     before = api.get(f"/api/concepts/{concept['id']}/metrics/").json()
     assert before["zero_shot"] is None and [m["number"] for m in before["models"]] == [1, 2]

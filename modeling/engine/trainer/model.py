@@ -40,6 +40,21 @@ class TrainedModel:
         """How many epochs the training loop ran (differs from config with early stop)."""
         return len(self.loss_history)
 
+    def hidden(self, features: np.ndarray) -> np.ndarray:
+        """The last hidden layer (n, h) float32 for feature rows (n, d) (fp32, no dropout):
+        the representation the output layer reads. A model without hidden layers returns
+        the standardised input."""
+        layers = self.folded_layers()
+        x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
+        with torch.inference_mode():
+            if len(layers) == 1:
+                return ((x - self.mean) / self.std).numpy()
+            h = x
+            for w, b in layers[:-1]:
+                h = torch.relu(torch.addmm(b, h, w.T))
+            out: np.ndarray = h.numpy()
+            return out
+
     def folded_layers(self) -> Layers:
         """Layers with the input standardisation folded into the first one.
 
