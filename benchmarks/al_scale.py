@@ -64,6 +64,7 @@ from modeling.engine.trainer import (
     train,
 )
 from modeling.engine.trainer.config import TrainConfig
+from modeling.engine.trainer.fit import likely_positive_rows
 from modeling.engine.trainer.streaming import release_rows
 
 CACHE = ROOT / "var" / "bench"
@@ -314,7 +315,9 @@ def bench_informed_training(
     previous = score_pool(previous_model, pool.features)
     runs = [timed_training(pool, task, later_config(seed=s), previous) for s in range(seeds)]
     row = _recipe_row(later_config(), [t for _, t in runs], [held_out_ap(model, pool, task) for model, _ in runs])
-    row["kept_out"] = int((previous >= later_config().likely_positive_threshold).sum())  # type: ignore[operator]
+    threshold = later_config().likely_positive_threshold
+    assert threshold is not None, "the default recipe leaves likely positives out"
+    row["kept_out"] = len(likely_positive_rows(previous, threshold))
     return row
 
 

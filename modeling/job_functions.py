@@ -44,14 +44,14 @@ def embed_pool(job_row: Job, progress: Reporter) -> dict[str, Any]:
         if settings.EMBEDDING_INT8_MIN_ROWS and len(store) >= settings.EMBEDDING_INT8_MIN_ROWS:
             store.add_int8("features", progress=lambda done, total: progress(done, total, "Writing the int8 copy"))
         progress(0, 1, "Building the index")
-        _register_items(pool, list(result.store.keys))
-        build_index(result.store.vectors).save(storage.index_path(pool))
+        _register_items(pool, list(store.keys))
+        build_index(store.vectors).save(storage.index_path(pool))
         progress(1, 1, "Index built")
     except BaseException:
         Pool.objects.filter(pk=pool.pk).update(status=PoolStatus.FAILED)
         raise
     Pool.objects.filter(pk=pool.pk).update(status=PoolStatus.READY, embedding_path=str(storage.store_dir(pool)))
-    return {"pool": pool.pk, "items": len(result.store), "skipped": len(result.skipped),
+    return {"pool": pool.pk, "items": len(store), "skipped": len(result.skipped),
             "skipped_keys": [f"{key}: {reason}" for key, reason in result.skipped[:SKIPPED_SHOWN]]}
 
 
@@ -105,11 +105,14 @@ def active_learning_round(job_row: Job, progress: Reporter) -> dict[str, Any]:
     rows, labels, _ = studio.expert_labels(concept, pool)
     asked = studio.asked_rows(concept, pool)
     store = storage.open_store(pool)
-    model = TrainedModel.load(storage.model_path(version))
-    features = store.features
+    model_file = storage.model_path(version)
+
+    def represent(picked: np.ndarray) -> np.ndarray:  # called by strategies that need it (badge), once
+        return TrainedModel.load(model_file).hidden(store.features[picked])
+
     chosen = next_batch(strategy, np.load(storage.scores_path(version)), size, asked,
                         _labels_for(asked, rows, labels), np.random.default_rng(job_row.params.get("seed", 0)),
-                        embeddings=store.vectors, represent=lambda picked: model.hidden(features[picked]))
+                        embeddings=store.vectors, represent=represent)
     batch = _rating_batch(concept, pool, chosen, round=studio.next_round(concept), selection=strategy,
                           params={"pool": pool.pk, "model_version": version.pk, "batch_size": size})
     timings["select_seconds"] = round(time.perf_counter() - started, 3)

@@ -35,7 +35,7 @@ never changed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -170,7 +170,7 @@ def stratum_weights(strata: IntArray, stratum_sizes: IntArray) -> FloatArray:
     return (stratum_sizes[strata] / n_h[strata]).astype(np.float64)
 
 
-def unseen_class_rate(n_h: int) -> float:
+def unseen_class_rate(n_h: NDArray[np.int64] | int) -> NDArray[np.float64] | float:
     """Chance, for a stratum whose n_h labelled items all share one class, that an item
     of the stratum has the other class: the Jeffreys posterior mean 0.5 / (n_h + 1)
     (Beta(1/2, 1/2) prior, 0 of n_h seen). Used only to put a floor under the variance:
@@ -188,13 +188,12 @@ def _single_class(y: IntArray, strata: IntArray) -> NDArray[np.bool_]:
 
 
 def _stratified_variance(
-    z: FloatArray, strata: IntArray, stratum_sizes: IntArray, z_flipped: FloatArray | None = None,
-    single: NDArray[np.bool_] | None = None,
+    z: FloatArray, strata: IntArray, stratum_sizes: IntArray, z_flipped: FloatArray, single: NDArray[np.bool_]
 ) -> float:
     """Var of Σ_h N_h mean_h(z): Σ_h N_h² (1 − n_h/N_h) s²_h / n_h (s²_h = 0 when n_h = 1).
 
-    With ``z_flipped`` (each item's z had its label been the other class) and ``single``
-    (items of single-class strata), such a stratum's s²_h gets a floor: each sampled item
+    ``z_flipped`` is each item's z had its label been the other class; in a stratum of
+    ``single``-class items s²_h gets a floor: each sampled item
     may be of the unseen class with probability q = :func:`unseen_class_rate`, which adds
     q (1 − q) mean((z_flipped − z)²). Without it a stratum of 20 negatives standing for
     5,000 items would claim to know its positive count exactly.
@@ -205,8 +204,8 @@ def _stratified_variance(
         zh = z[members]
         n_h, big_n = zh.size, float(stratum_sizes[h])
         s2 = float(np.var(zh, ddof=1)) if n_h > 1 else 0.0
-        if z_flipped is not None and single is not None and single[members][0]:
-            q = unseen_class_rate(n_h)
+        if single[members][0]:
+            q = float(unseen_class_rate(n_h))
             s2 += q * (1.0 - q) * float(np.mean((z_flipped[members] - zh) ** 2))
         total += big_n**2 * (1.0 - n_h / big_n) * s2 / n_h
     return total
@@ -257,17 +256,11 @@ def weighted_estimate(
     s = np.asarray(scores, dtype=np.float64)[own.indices[rows]]
     w = stratum_weights(strata, own.stratum_sizes)
     pred = (s >= threshold).astype(np.float64)
-    sizes, single = own.stratum_sizes, _single_class(y, strata)
-    yf = y.astype(np.float64)
-    tp, fp, fn = _confusion(pred, yf)
-    tp_f, fp_f, fn_f = _confusion(pred, 1 - yf)  # every label flipped
+    single, yf = _single_class(y, strata), y.astype(np.float64)
+    counts, flipped = _confusion(pred, yf), _confusion(pred, 1 - yf)  # flipped: every label
     out = {
-        "precision": _ratio_estimate((tp, tp + fp), (tp_f, tp_f + fp_f), w, strata, sizes, single),
-        "recall": _ratio_estimate((tp, tp + fn), (tp_f, tp_f + fn_f), w, strata, sizes, single),
-        "f1": _ratio_estimate((2 * tp, 2 * tp + fp + fn), (2 * tp_f, 2 * tp_f + fp_f + fn_f), w, strata, sizes,
-                              single),
-        "accuracy": _ratio_estimate((1 - fp - fn, np.ones_like(pred)), (1 - fp_f - fn_f, np.ones_like(pred)), w,
-                                    strata, sizes, single),
+        name: _ratio_estimate(parts(*counts), parts(*flipped), w, strata, own.stratum_sizes, single)
+        for name, parts in _RATIO_PARTS.items()
     }
     out.update(_ranking_estimates(y, s, w, strata, n_boot, rng, single))
     return out
@@ -278,6 +271,15 @@ def _confusion(pred: FloatArray, y: FloatArray) -> tuple[FloatArray, FloatArray,
     return pred * y, pred * (1 - y), (1 - pred) * y
 
 
+#: Each ratio metric as (numerator, denominator) per item, from that item's (tp, fp, fn).
+_RATIO_PARTS: dict[str, Callable[[FloatArray, FloatArray, FloatArray], tuple[FloatArray, FloatArray]]] = {
+    "precision": lambda tp, fp, fn: (tp, tp + fp),
+    "recall": lambda tp, fp, fn: (tp, tp + fn),
+    "f1": lambda tp, fp, fn: (2 * tp, 2 * tp + fp + fn),
+    "accuracy": lambda tp, fp, fn: (1 - fp - fn, np.ones_like(tp)),
+}
+
+
 def _ranking_estimates(
     y: IntArray,
     s: FloatArray,
@@ -285,7 +287,7 @@ def _ranking_estimates(
     strata: IntArray,
     n_boot: int,
     rng: np.random.Generator | None,
-    single: NDArray[np.bool_] | None = None,
+    single: NDArray[np.bool_],
 ) -> dict[str, Estimate]:
     """Weighted AUC-PR / AUC-ROC with a within-stratum bootstrap standard error.
 
@@ -297,17 +299,16 @@ def _ranking_estimates(
     """
     point = metric_rows(y, s, 0.5, w[None, :])
     gen = rng if rng is not None else np.random.default_rng(0)
-    weights = _stratified_boot_weights(w, strata, n_boot, gen)
-    if single is not None and single.any() and n_boot > 0:
-        twins = np.flatnonzero(single)
-        n_h = np.bincount(strata, minlength=N_STRATA)[strata[twins]]
-        q = np.array([unseen_class_rate(int(n)) for n in n_h])
-        draws = np.rint(weights[:, twins] / w[twins]).astype(np.int64)  # resample counts
-        moved = gen.binomial(draws, q[None, :]) * w[twins]
-        weights[:, twins] -= moved
-        weights = np.concatenate([weights, moved], axis=1)
-        y, s = np.concatenate([y, 1 - y[twins]]), np.concatenate([s, s[twins]])
-    boot = metric_rows(y, s, 0.5, weights)
+    counts = _stratified_boot_counts(strata, n_boot, gen)
+    twins = np.flatnonzero(single)
+    if twins.size:  # each resampled draw of a twin's item moves to the twin w.p. q
+        q = unseen_class_rate(np.bincount(strata, minlength=N_STRATA)[strata[twins]])
+        moved = gen.binomial(counts[:, twins], q)
+        counts[:, twins] -= moved
+        counts = np.concatenate([counts, moved], axis=1)
+        w, y, s = (np.concatenate([a, a[twins]]) for a in (w, y, s))
+        y[-twins.size :] = 1 - y[-twins.size :]
+    boot = metric_rows(y, s, 0.5, counts * w)
     out: dict[str, Estimate] = {}
     for name in ("auc_pr", "auc_roc"):
         reps = boot[name][np.isfinite(boot[name])]
@@ -316,13 +317,10 @@ def _ranking_estimates(
     return out
 
 
-def _stratified_boot_weights(
-    w: FloatArray, strata: IntArray, n_boot: int, gen: np.random.Generator
-) -> FloatArray:
-    """(n_boot, m) weights: each stratum resampled n_h times with replacement, × N_h/n_h."""
-    out = np.zeros((max(n_boot, 0), w.size))
+def _stratified_boot_counts(strata: IntArray, n_boot: int, gen: np.random.Generator) -> IntArray:
+    """(n_boot, m) resample counts: each stratum's n_h items drawn n_h times with replacement."""
+    out = np.zeros((max(n_boot, 0), strata.size), dtype=np.int64)
     for h in np.unique(strata):
         members = np.flatnonzero(strata == h)
-        counts = gen.multinomial(members.size, np.full(members.size, 1.0 / members.size), n_boot)
-        out[:, members] = counts * w[members]
+        out[:, members] = gen.multinomial(members.size, np.full(members.size, 1.0 / members.size), n_boot)
     return out

@@ -320,7 +320,7 @@ class Simulation:
         model = state.model
         if model is None:
             return None
-        return lambda rows: model.hidden(np.asarray(self.pool.features[rows], dtype=np.float32))
+        return lambda rows: model.hidden(self.pool.features[rows])
 
     def _pool_probs(self, state: LoopState) -> NDArray[np.float32]:
         if state.model is not None:

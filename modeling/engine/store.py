@@ -206,17 +206,20 @@ class EmbeddingStore:
 
     def field(self, name: str) -> np.ndarray:
         """Read-only ``(n, width)`` memmap of one field, in the store dtype."""
-        name = self._stored_name(name)
-        if name not in self._maps:
-            shape = (self._rows, self.widths[name])
+        return self._mapped(self._stored_name(name))
+
+    def _mapped(self, file_name: str) -> np.ndarray:
+        """Read-only ``(rows, width)`` view of one row-aligned file (see :meth:`_files`)."""
+        if file_name not in self._maps:
+            dtype, width = self._files()[file_name]
             if self._rows == 0:
-                empty = np.zeros(shape, self.dtype)
+                empty = np.zeros((0, width), dtype)
                 empty.flags.writeable = False
-                self._maps[name] = empty
+                self._maps[file_name] = empty
             else:
-                self._maps[name] = np.memmap(self.path / f"{name}.npy", self.dtype, "r",
-                                             offset=HEADER_BYTES, shape=shape)
-        return self._maps[name]
+                self._maps[file_name] = np.memmap(self.path / f"{file_name}.npy", dtype, "r",
+                                                  offset=HEADER_BYTES, shape=(self._rows, width))
+        return self._maps[file_name]
 
     @property
     def vectors(self) -> np.ndarray:
@@ -239,23 +242,13 @@ class EmbeddingStore:
         stored = self._stored_name(name)
         if stored not in self.int8_fields:
             return None
-        key = f"{stored}.int8"
-        if key not in self._maps:
-            width = self.widths[stored]
-            if self._rows == 0:
-                self._maps[key] = np.zeros((0, width), np.int8)
-                self._maps[f"{stored}.scale"] = np.zeros((0, 1), np.float32)
-            else:
-                self._maps[key] = np.memmap(self.path / f"{key}.npy", np.int8, "r",
-                                            offset=HEADER_BYTES, shape=(self._rows, width))
-                self._maps[f"{stored}.scale"] = np.memmap(self.path / f"{stored}.scale.npy", np.float32, "r",
-                                                          offset=HEADER_BYTES, shape=(self._rows, 1))
-        return Int8Features(self._maps[key], self._maps[f"{stored}.scale"].reshape(-1))
+        return Int8Features(self._mapped(f"{stored}.int8"), self._mapped(f"{stored}.scale").reshape(-1))
 
     def scoring_features(self) -> np.ndarray | Int8Features:
         """What a classifier should stream to score the pool: the int8 copy of
         ``features`` when the store keeps one, else the features themselves."""
-        return self.int8("features") or self.features
+        copy = self.int8("features")
+        return self.features if copy is None else copy
 
     @property
     def features(self) -> np.ndarray:

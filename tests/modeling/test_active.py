@@ -91,29 +91,22 @@ def test_every_strategy_returns_what_is_left_when_the_pool_runs_low() -> None:
         assert sorted(batch) == [7, 8, 9]
 
 
-def test_mining_takes_top_scores_while_positives_are_scarce() -> None:
+def _one_mining_sub_round(rated_labels: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(probs, batch): one sub-round of margin-mining over 1,001 evenly spread scores,
+    items 0-2 already rated with ``rated_labels``."""
     probs = np.linspace(0.0, 1.0, 1_001)
-    batch = next_batch(
-        "margin-mining",
-        probs,
-        SUB_ROUND,
-        np.array([0, 1, 2]),
-        np.array([0, 0, 1]),
-        np.random.default_rng(0),
-    )
+    batch = next_batch("margin-mining", probs, SUB_ROUND, np.array([0, 1, 2]), np.array(rated_labels),
+                       np.random.default_rng(0))
+    return probs, batch
+
+
+def test_mining_takes_top_scores_while_positives_are_scarce() -> None:
+    _, batch = _one_mining_sub_round([0, 0, 1])
     assert set(batch) == set(range(1_001 - SUB_ROUND, 1_001))
 
 
 def test_mining_takes_margin_while_positives_outnumber_negatives() -> None:
-    probs = np.linspace(0.0, 1.0, 1_001)
-    batch = next_batch(
-        "margin-mining",
-        probs,
-        SUB_ROUND,
-        np.array([0, 1, 2]),
-        np.array([1, 1, 0]),
-        np.random.default_rng(0),
-    )
+    probs, batch = _one_mining_sub_round([1, 1, 0])
     assert np.all(np.abs(probs[batch] - 0.5) <= 0.0051)
 
 

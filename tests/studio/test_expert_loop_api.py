@@ -36,6 +36,15 @@ def rate_batch(api: Any, batch_id: int, positive_class: str = "airplane") -> int
     return len(open_rows)
 
 
+def rated_airplane_concept(api: Any, world: World, pool: dict[str, Any]) -> dict[str, Any]:
+    """Concept "airplane" with its 40-item expansion batch created and rated from the truth."""
+    concept = api.post("/api/concepts/", {"project": world.fish.pk, "name": "airplane"}, format="json").json()
+    api.post(f"/api/concepts/{concept['id']}/expand/", {"pool": pool["id"], "size": 40}, format="json")
+    [expanded] = run_queued_jobs()
+    rate_batch(api, expanded.result["batch"])
+    return dict(concept)
+
+
 def make_pool(api: Any, world: World, folder: Path) -> dict[str, Any]:
     response = api.post("/api/pools/", {"project": world.fish.pk, "name": "cifar", "source": str(folder)},
                         format="json")
@@ -114,10 +123,7 @@ def test_it_downloads_a_model_and_scores_a_pool_with_it(api: Any, world: World, 
                                                        cifar_folder: Path) -> None:
     api.force_authenticate(world.ann)
     pool = make_pool(api, world, cifar_folder)
-    concept = api.post("/api/concepts/", {"project": world.fish.pk, "name": "airplane"}, format="json").json()
-    api.post(f"/api/concepts/{concept['id']}/expand/", {"pool": pool["id"], "size": 40}, format="json")
-    [expanded] = run_queued_jobs()
-    rate_batch(api, expanded.result["batch"])
+    concept = rated_airplane_concept(api, world, pool)
     api.post(f"/api/concepts/{concept['id']}/train/", {"pool": pool["id"]}, format="json")
     [trained] = run_queued_jobs()
 
@@ -146,10 +152,7 @@ def test_a_big_pool_keeps_an_int8_copy_and_scores_from_it(api: Any, world: World
     store = EmbeddingStore.open(Path(studio_settings.POOLS_DIR) / str(pool["id"]) / "store")
     copy = store.int8("features")
     assert copy is not None and copy.shape == (64, 1280)
-    concept = api.post("/api/concepts/", {"project": world.fish.pk, "name": "airplane"}, format="json").json()
-    api.post(f"/api/concepts/{concept['id']}/expand/", {"pool": pool["id"], "size": 40}, format="json")
-    [expanded] = run_queued_jobs()
-    rate_batch(api, expanded.result["batch"])
+    concept = rated_airplane_concept(api, world, pool)
     api.post(f"/api/concepts/{concept['id']}/train/", {"pool": pool["id"]}, format="json")
     [trained] = run_queued_jobs()
     assert trained.status == Job.Status.SUCCEEDED, trained.error
@@ -172,10 +175,7 @@ def test_each_model_keeps_what_the_one_before_calls_positive_out_of_its_random_n
     monkeypatch.setattr(job_functions, "train", recording_train)
     api.force_authenticate(world.ann)
     pool = make_pool(api, world, cifar_folder)
-    concept = api.post("/api/concepts/", {"project": world.fish.pk, "name": "airplane"}, format="json").json()
-    api.post(f"/api/concepts/{concept['id']}/expand/", {"pool": pool["id"], "size": 40}, format="json")
-    [expanded] = run_queued_jobs()
-    rate_batch(api, expanded.result["batch"])
+    concept = rated_airplane_concept(api, world, pool)
     for _ in range(2):
         api.post(f"/api/concepts/{concept['id']}/train/", {"pool": pool["id"]}, format="json")
         [trained] = run_queued_jobs()

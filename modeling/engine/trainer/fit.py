@@ -72,7 +72,7 @@ def _with_likely_positives(
     threshold: float | None,
 ) -> np.ndarray | None:
     """``exclude`` plus the rows ``previous_scores`` calls likely positive (when both the
-    scores and the threshold are given)."""
+    scores and the threshold are given); overlaps are left to :class:`NegativeDraws`'s mask."""
     if previous_scores is None or threshold is None or pool is None:
         return exclude
     if np.shape(previous_scores) != (pool.shape[0],):
@@ -80,7 +80,7 @@ def _with_likely_positives(
             f"previous_scores must hold one score per pool row, ({pool.shape[0]},); got {np.shape(previous_scores)}"
         )
     likely = likely_positive_rows(previous_scores, threshold)
-    return likely if exclude is None else np.union1d(np.asarray(exclude, dtype=np.int64), likely)
+    return likely if exclude is None else np.concatenate([np.asarray(exclude, dtype=np.int64), likely])
 
 
 @contextmanager

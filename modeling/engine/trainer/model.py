@@ -44,16 +44,11 @@ class TrainedModel:
         """The last hidden layer (n, h) float32 for feature rows (n, d) (fp32, no dropout):
         the representation the output layer reads. A model without hidden layers returns
         the standardised input."""
-        layers = self.folded_layers()
-        x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
+        x = torch.from_numpy(np.ascontiguousarray(self._check(features), dtype=np.float32))
         with torch.inference_mode():
-            if len(layers) == 1:
+            if len(self.layers) == 1:
                 return ((x - self.mean) / self.std).numpy()
-            h = x
-            for w, b in layers[:-1]:
-                h = torch.relu(torch.addmm(b, h, w.T))
-            out: np.ndarray = h.numpy()
-            return out
+            return hidden_activations(x, self.folded_layers()[:-1]).numpy()
 
     def folded_layers(self) -> Layers:
         """Layers with the input standardisation folded into the first one.
@@ -121,10 +116,15 @@ class TrainedModel:
         )
 
 
+def hidden_activations(x: torch.Tensor, hidden: Layers) -> torch.Tensor:
+    """The ReLU outputs of ``hidden`` layers on ``x`` (n, in), in x's dtype."""
+    for w, b in hidden:
+        x = torch.relu_(torch.addmm(b.to(x.dtype), x, w.to(x.dtype).T))
+    return x
+
+
 def forward_layers(x: torch.Tensor, layers: Layers) -> torch.Tensor:
     """Evaluate ReLU MLP ``layers`` on ``x`` (n, in) in x's dtype; returns logits (n,)."""
-    for i, (w, b) in enumerate(layers):
-        x = torch.addmm(b.to(x.dtype), x, w.to(x.dtype).T)
-        if i < len(layers) - 1:
-            x = torch.relu_(x)
-    return x[:, 0]
+    *hidden, (w, b) = layers
+    h = hidden_activations(x, hidden)
+    return torch.addmm(b.to(h.dtype), h, w.to(h.dtype).T)[:, 0]

@@ -54,14 +54,15 @@ class NegativeDraws:
     """
 
     def __init__(self, n_rows: int, exclude: np.ndarray | None = None) -> None:
+        """``exclude``: row indices in any order, repeats allowed (the mask dedups them)."""
         self.n_rows = n_rows
-        excluded = np.unique(np.asarray(exclude, dtype=np.int64)) if exclude is not None and len(exclude) else None
         self._blocked: np.ndarray | None = None
-        if excluded is not None:
-            excluded = excluded[(excluded >= 0) & (excluded < n_rows)]
+        self.available = n_rows
+        if exclude is not None and len(exclude):
+            rows = np.asarray(exclude, dtype=np.int64)
             self._blocked = np.zeros(n_rows, dtype=bool)
-            self._blocked[excluded] = True
-        self.available = n_rows - (0 if excluded is None else len(excluded))
+            self._blocked[rows[(rows >= 0) & (rows < n_rows)]] = True
+            self.available = n_rows - int(np.count_nonzero(self._blocked))
 
     def draw(self, count: int, rng: np.random.Generator) -> np.ndarray:
         """``min(count, available)`` distinct allowed row indices, uniform, sorted (so that

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from argparse import ArgumentParser
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -77,19 +78,11 @@ class Command(BaseCommand):
         self.stdout.write(f"{source} → {out}\nencoder: {encoder.key}")
         started = time.monotonic()
         with tqdm(unit="img", desc="embedding", disable=options["verbosity"] < 1) as bar:
-            def progress(done: int, total: int) -> None:
-                bar.total = total
-                bar.update(done - bar.n)
-
             result = embed_source(source, encoder, out, batch_size=options["batch_size"],
-                                  progress=progress, cache_dir=cache_dir, dtype=options["dtype"])
+                                  progress=_follow(bar), cache_dir=cache_dir, dtype=options["dtype"])
         if options["int8"] and result.store.int8() is None:
             with tqdm(unit="row", desc="int8 copy", disable=options["verbosity"] < 1) as bar:
-                def int8_progress(done: int, total: int) -> None:
-                    bar.total = total
-                    bar.update(done - bar.n)
-
-                result.store.add_int8("features", progress=int8_progress)
+                result.store.add_int8("features", progress=_follow(bar))
         self._report(result, time.monotonic() - started)
 
     def _report(self, result: EmbedResult, seconds: float) -> None:
@@ -104,6 +97,15 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {key}: {reason}")
             if len(result.skipped) > 20:
                 self.stdout.write(f"  ... and {len(result.skipped) - 20} more (see skipped.json)")
+
+
+def _follow(bar: tqdm) -> Callable[[int, int], None]:
+    """A ``progress(done, total)`` callback that moves ``bar``."""
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    return progress
 
 
 def _count(images: int) -> str:
