@@ -94,13 +94,14 @@ def measure_training(repeats: int) -> dict[str, Any]:
     import numpy as np
     from django.contrib.auth import get_user_model
 
+    from jobs.execution import run_job
+    from jobs.models import Job
     from labeling.choices import LabelSource, Role
     from labeling.models import Concept, Item, Label, Membership, Pool, Project
     from modeling import storage
     from modeling.engine.embedding import embed_source
     from modeling.engine.index import build_index
-    from modeling.jobs import run_job
-    from modeling.models import Job, ModelVersion
+    from modeling.models import ModelVersion
 
     user = get_user_model().objects.create_user("train-expert", password="x")
     project = Project.objects.create(name="train bench", created_by=user)

@@ -11,8 +11,8 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the app regi
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from jobs.recovery import RecoverOrphansOnStart  # noqa: E402
 from labeling.routing import websocket_urlpatterns  # noqa: E402
-from modeling.jobs import RecoverOrphansOnStart  # noqa: E402
 
 application = RecoverOrphansOnStart(ProtocolTypeRouter(
     {

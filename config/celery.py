@@ -10,11 +10,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("agile_labeling")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["modeling"])
+app.autodiscover_tasks(["jobs"])
 
 
 @worker_ready.connect
 def _recover(**_: object) -> None:
-    from modeling.jobs import recover_orphans
+    from jobs.recovery import recover_orphans
 
     recover_orphans()

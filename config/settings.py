@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI / ReDoc assets served locally: no CDN needed
     "channels",
+    "jobs",
     "labeling",
     "aggregation",
     "modeling",

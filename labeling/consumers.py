@@ -7,8 +7,8 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from jobs.events import project_group, remember_server_loop
 from labeling import permissions
-from labeling.events import project_group, remember_server_loop
 
 # Close codes in the private-use range (4000-4999) so clients can tell why.
 CLOSE_UNAUTHENTICATED = 4401

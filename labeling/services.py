@@ -8,10 +8,10 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from jobs.events import publish
 from labeling.choices import AnswerValue, AssignmentStatus, BatchKind, BatchStatus, LabelSource, Role
 from labeling.conf import agile
 from labeling.errors import Conflict
-from labeling.events import publish
 from labeling.models import Answer, Assignment, Item, Label, Membership, Project
 
 EXPERT_BATCH_KINDS = {BatchKind.EXPERT_RATING, BatchKind.EVALUATION}

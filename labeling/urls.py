@@ -9,6 +9,7 @@ def register(router: DefaultRouter) -> None:
     router.register("memberships", views.MembershipViewSet)
     router.register("cohorts", views.CohortViewSet)
     router.register("concepts", views.ConceptViewSet)
+    router.register("pools", views.PoolViewSet)
     router.register("items", views.ItemViewSet)
     router.register("templates", views.TaskTemplateViewSet)
     router.register("assessment-sets", views.AssessmentSetViewSet)
@@ -16,6 +17,7 @@ def register(router: DefaultRouter) -> None:
     router.register("assignments", views.AssignmentViewSet)
     router.register("answers", views.AnswerViewSet)
     router.register("labels", views.LabelViewSet)
+    router.register("jobs", views.JobViewSet)
 
 
 urlpatterns = [

@@ -15,6 +15,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
+from jobs import services as job_services
+from jobs.errors import JobStateError
+from jobs.models import Job
+from jobs.serializers import JobSerializer
 from labeling import permissions, serializers, services
 from labeling.choices import LabelSource
 from labeling.errors import Conflict
@@ -126,10 +130,30 @@ class ConceptViewSet(ScopedViewSet):
 
 
 class PoolViewSet(ScopedViewSet):
+    """Pools, with embedding as a job: creating a pool starts it; ``embed`` starts it again."""
+
     filter_params = {"project": "project_id"}
     resource = "pool"
     queryset = Pool.objects.all()
     serializer_class = serializers.PoolSerializer
+
+    def perform_create(self, serializer: BaseSerializer[Any]) -> None:
+        super().perform_create(serializer)
+        pool = serializer.instance
+        self.embed_job = job_services.enqueue(pool.project, "embed_pool", {"pool": pool.pk}, self.request.user)
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        response = super().create(request, *args, **kwargs)
+        response.data["job"] = JobSerializer(self.embed_job).data  # the page follows the embedding live
+        return response
+
+    @extend_schema(request=None, responses={202: JobSerializer})
+    @action(detail=True, methods=["post"])
+    def embed(self, request: Request, pk: str | None = None) -> Response:
+        pool = self.get_object()
+        permissions.require_write("pool", request.user, pool.project, pool)
+        created = job_services.enqueue(pool.project, "embed_pool", {"pool": pool.pk}, request.user)
+        return Response(JobSerializer(created).data, status=status.HTTP_202_ACCEPTED)
 
 
 class ItemViewSet(ScopedViewSet):
@@ -227,6 +251,30 @@ class LabelViewSet(ScopedViewSet):
     def create_extra(self) -> dict[str, Any]:
         # Labels entered through the API are the expert's; aggregated ones come from runs.
         return {"source": LabelSource.EXPERT, "method": "expert"}
+
+
+class JobViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-arg]
+    """Jobs of the reader's projects (``?project=`` narrows); a failed job can be retried."""
+
+    resource = "job"
+    queryset = Job.objects.all()
+    serializer_class = JobSerializer
+
+    def get_queryset(self) -> QuerySet[Any]:
+        queryset = permissions.visible(self.resource, self.request.user, self.queryset.all())
+        project = self.request.query_params.get("project")
+        return queryset.filter(project_id=int(project)) if project and project.isdigit() else queryset
+
+    @extend_schema(request=None, responses={202: JobSerializer})
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, pk: str | None = None) -> Response:
+        row = self.get_object()
+        permissions.require_write("job", request.user, row.project, row)
+        try:
+            retried = job_services.retry(row)
+        except JobStateError as exc:
+            raise Conflict(str(exc)) from None
+        return Response(JobSerializer(retried).data, status=status.HTTP_202_ACCEPTED)
 
 
 @extend_schema(responses={(200, "image/*"): bytes})

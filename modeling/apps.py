@@ -5,3 +5,8 @@ class ModelingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "modeling"
     verbose_name = "Modeling"
+
+    def ready(self) -> None:
+        from jobs.registry import discover
+
+        discover("modeling.job_functions")

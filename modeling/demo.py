@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from jobs.execution import run_job
+from jobs.models import Job
+from jobs.registry import Reporter
 from labeling.choices import BatchKind, PoolStatus
 from labeling.models import Batch, Concept, Pool, Project
-from modeling.jobs import run_job
-from modeling.jobs.registry import Reporter
-from modeling.models import Job
 
 DEMO_POOL = "Textile images"
 DEMO_CONCEPT = {

@@ -18,14 +18,14 @@ import numpy as np
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from jobs.execution import run_job
+from jobs.models import Job
+from jobs.registry import Reporter
 from labeling.choices import AnswerValue, Role
 from labeling.models import Assignment, Concept, Item, Membership, Pool, Project
 from labeling.services import submit_answer
 from modeling import evaluation
 from modeling.engine.metrics import evaluate
-from modeling.jobs import run_job
-from modeling.jobs.registry import Reporter
-from modeling.models import Job
 
 Observer = Callable[[str], Reporter | None]
 

@@ -13,9 +13,11 @@ import numpy as np
 from django.conf import settings
 from django.db import transaction
 
+from jobs.events import publish
+from jobs.models import Job
+from jobs.registry import Reporter, job
 from labeling import services as labeling_services
 from labeling.choices import BatchKind, PoolStatus
-from labeling.events import publish
 from labeling.models import Concept, Item, Pool
 from modeling import evaluation, storage, studio
 from modeling.engine.active import next_batch
@@ -23,8 +25,7 @@ from modeling.engine.embedding import embed_source
 from modeling.engine.expansion import expand
 from modeling.engine.index import build_index
 from modeling.engine.trainer import TrainedModel, initial_config, later_config, score_pool, train
-from modeling.jobs.registry import Reporter, job
-from modeling.models import Job, ModelVersion
+from modeling.models import ModelVersion
 
 SKIPPED_SHOWN = 20
 # Images per encoder call: each batch is appended durably, so a crash loses at most one.

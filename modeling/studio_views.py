@@ -14,23 +14,22 @@ from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from jobs import services as jobs
+from jobs.serializers import JobSerializer
 from labeling import permissions
 from labeling.choices import PoolStatus
 from labeling.errors import Conflict
 from labeling.models import Concept, Pool
-from labeling.views import PoolViewSet as BasePoolViewSet
-from modeling import evaluation, jobs, storage
+from modeling import evaluation, storage
 from modeling.engine.active import STRATEGIES
-from modeling.models import Job, ModelVersion
-from modeling.serializers import JobSerializer
-from modeling.views import JobViewSet as BaseJobViewSet
-from modeling.views import ModelVersionViewSet as BaseModelVersionViewSet
+from modeling.models import ModelVersion
+from modeling.serializers import ModelVersionSerializer
 
 
 class PoolInput(serializers.Serializer[Any]):
@@ -105,45 +104,14 @@ class MetricsView(APIView):
         return Response({**body, "pool": pool.pk if pool else None, "strategies": sorted(STRATEGIES)})
 
 
-class PoolViewSet(BasePoolViewSet):
-    """Pools, with embedding as a job: creating a pool starts it; ``embed`` starts it again."""
+class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-arg]
+    """Model versions of the reader's projects (``?concept=`` narrows): download, score a pool."""
 
-    def perform_create(self, serializer: Any) -> None:
-        super().perform_create(serializer)
-        self.embed_job = jobs.enqueue(serializer.instance.project, "embed_pool", {"pool": serializer.instance.pk},
-                                      self.request.user)
+    queryset = ModelVersion.objects.all()
+    serializer_class = ModelVersionSerializer
 
-    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        response = super().create(request, *args, **kwargs)
-        response.data["job"] = JobSerializer(self.embed_job).data  # the page follows the embedding live
-        return response
-
-    @extend_schema(request=None, responses={202: JobSerializer})
-    @action(detail=True, methods=["post"])
-    def embed(self, request: Request, pk: str | None = None) -> Response:
-        pool = self.get_object()
-        permissions.require_write("pool", request.user, pool.project, pool)
-        created = jobs.enqueue(pool.project, "embed_pool", {"pool": pool.pk}, request.user)
-        return Response(JobSerializer(created).data, status=status.HTTP_202_ACCEPTED)
-
-
-class JobViewSet(BaseJobViewSet):
     def get_queryset(self) -> QuerySet[Any]:
-        queryset = super().get_queryset()
-        project = self.request.query_params.get("project")
-        return queryset.filter(project_id=int(project)) if project and project.isdigit() else queryset
-
-    @extend_schema(request=None, responses={202: JobSerializer})
-    @action(detail=True, methods=["post"])
-    def retry(self, request: Request, pk: str | None = None) -> Response:
-        row = self.get_object()
-        permissions.require_write("job", request.user, row.project, row)
-        return Response(JobSerializer(jobs.retry(row)).data, status=status.HTTP_202_ACCEPTED)
-
-
-class ModelVersionViewSet(BaseModelVersionViewSet):
-    def get_queryset(self) -> QuerySet[Any]:
-        queryset = super().get_queryset()
+        queryset = permissions.visible("model_version", self.request.user, self.queryset.all())
         concept = self.request.query_params.get("concept")
         return queryset.filter(concept_id=int(concept)) if concept and concept.isdigit() else queryset
 
@@ -179,7 +147,3 @@ class ModelVersionViewSet(BaseModelVersionViewSet):
         created = jobs.enqueue(version.concept.project, "score_pool", {"model_version": version.pk, "pool": pool.pk},
                                request.user)
         return Response(JobSerializer(created).data, status=status.HTTP_202_ACCEPTED)
-
-
-__all__ = ["EvaluationSetView", "ExpandView", "Job", "JobViewSet", "MetricsView", "ModelVersion",
-           "ModelVersionViewSet", "PoolViewSet", "RoundView", "TrainView"]

@@ -5,9 +5,7 @@ from modeling import studio_views
 
 
 def register(router: DefaultRouter) -> None:
-    router.register("pools", studio_views.PoolViewSet)
     router.register("model-versions", studio_views.ModelVersionViewSet)
-    router.register("jobs", studio_views.JobViewSet)
 
 
 urlpatterns = [

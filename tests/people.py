@@ -16,6 +16,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from PIL import Image
 
+from jobs.models import Job
 from labeling.choices import AnswerValue, BatchKind, LabelSource, Role
 from labeling.models import (
     Answer,
@@ -34,7 +35,7 @@ from labeling.models import (
     TemplateExample,
 )
 from labeling.services import submit_answer
-from modeling.models import Job, ModelVersion
+from modeling.models import ModelVersion
 
 PASSWORD = "correct horse battery staple"
 

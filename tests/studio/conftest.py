@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from modeling.jobs import run_job
-from modeling.models import Job
+from jobs.execution import run_job
+from jobs.models import Job
 
 
 @pytest.fixture(scope="session")

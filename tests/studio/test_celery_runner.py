@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from jobs import services as jobs
+from jobs.models import Job
 from labeling.models import Pool
-from modeling import jobs
-from modeling.models import Job
 from tests.people import build_world
 
 pytestmark = [

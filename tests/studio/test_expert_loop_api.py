@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from jobs.models import Job
 from labeling.models import Assignment, Batch, Concept, Item, Pool
 from modeling import evaluation, job_functions
 from modeling.engine.store import EmbeddingStore
 from modeling.engine.trainer import TrainedModel, score_pool
-from modeling.models import Job, ModelVersion
+from modeling.models import ModelVersion
 from tests.people import World
 from tests.studio.conftest import run_queued_jobs
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from jobs.models import Job
 from labeling.models import Answer, Assignment
 from modeling.headless import HeadlessConfig, run_through_services
-from modeling.models import Job, ModelVersion
+from modeling.models import ModelVersion
 
 
 def test_it_runs_rounds_through_the_services(db: Any, studio_settings: Any, cifar_folder: Path) -> None:

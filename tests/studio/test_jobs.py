@@ -9,11 +9,14 @@ from typing import Any
 
 import pytest
 
+from jobs.models import Job
+from jobs.recovery import recover_orphans
+from jobs.runners import wait_for_idle
+from jobs.services import enqueue
 from labeling.choices import PoolStatus
 from labeling.models import Item, Pool
-from modeling import jobs, storage
+from modeling import storage
 from modeling.engine.store import EmbeddingStore
-from modeling.models import Job
 from tests.people import World
 from tests.studio.conftest import run_queued_jobs
 
@@ -76,7 +79,7 @@ def test_it_marks_jobs_of_dead_processes_failed_on_restart(world: World, setting
     alive = Job.objects.create(project=world.fish, kind="train", status=Job.Status.RUNNING, worker=f"{host}:1")
     elsewhere = Job.objects.create(project=world.fish, kind="train", status=Job.Status.RUNNING,
                                    worker="another-host:999999999")
-    assert jobs.recover_orphans() == 2
+    assert recover_orphans() == 2
     for row, status in [(dead, "failed"), (queued, "failed"), (alive, "running"), (elsewhere, "running")]:
         row.refresh_from_db()
         assert row.status == status, row
@@ -88,7 +91,7 @@ def test_it_leaves_queued_jobs_to_celery_on_restart(world: World, settings: Any)
     settings.JOBS_BACKEND = "celery"
     queued = Job.objects.create(project=world.fish, kind="train", status=Job.Status.QUEUED,
                                 worker=f"{socket.gethostname()}:999999998")
-    assert jobs.recover_orphans() == 0
+    assert recover_orphans() == 0
     queued.refresh_from_db()
     assert queued.status == "queued"
 
@@ -101,8 +104,8 @@ def test_it_runs_jobs_on_the_in_process_threads(tmp_path: Path, settings: Any, c
     settings.EMBEDDING_CACHE_DIR = tmp_path / "cache"
     world = build_world(tmp_path / "images")
     pool = Pool.objects.create(project=world.fish, name="cifar", source=str(cifar_folder))
-    job = jobs.enqueue(world.fish, "embed_pool", {"pool": pool.pk}, world.ann)  # autocommit: dispatched now
-    jobs.wait_for_idle()
+    job = enqueue(world.fish, "embed_pool", {"pool": pool.pk}, world.ann)  # autocommit: dispatched now
+    wait_for_idle()
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED, job.error
     assert job.worker.startswith(socket.gethostname()) and job.result["items"] == 64

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 
+from jobs.runners import wait_for_idle
+from jobs.services import enqueue
 from labeling.models import Pool
-from modeling import jobs
 from tests.people import build_world
 from tests.websocket.test_project_events import connect
 
@@ -24,13 +25,13 @@ async def test_it_streams_progress_and_the_result_of_a_job(tmp_path: Path, setti
     communicator, connected, _ = await connect(world.fish.pk, world.ann)
     assert connected
     pool = await Pool.objects.acreate(project=world.fish, name="cifar", source=str(cifar_folder))
-    job = await sync_to_async(jobs.enqueue)(world.fish, "embed_pool", {"pool": pool.pk}, world.ann)
+    job = await sync_to_async(enqueue)(world.fish, "embed_pool", {"pool": pool.pk}, world.ann)
 
     events = []
     while not events or events[-1]["event"] != "job.finished":
         events.append(await communicator.receive_json_from(timeout=120))
     await communicator.disconnect()
-    await sync_to_async(jobs.wait_for_idle)()
+    await sync_to_async(wait_for_idle)()
 
     mine = [e for e in events if e.get("job") == job.pk]
     assert mine[0]["status"] == "queued"

@@ -13,8 +13,8 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from config.asgi import application
+from jobs.events import apublish
 from labeling.consumers import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
-from labeling.events import apublish
 from tests.people import World, build_world
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]

@@ -9,9 +9,9 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from jobs.recovery import recover_orphans
 from labeling.demo import ensure_demo_world
 from modeling.demo import ensure_demo_concept, ensure_demo_pool
-from modeling.jobs import recover_orphans
 
 
 class Command(BaseCommand):

@@ -14,9 +14,9 @@ from typing import Any
 from django.db import close_old_connections, connection, connections, transaction
 from django.utils import timezone
 
-from labeling.events import publish
-from modeling.jobs.registry import Reporter, function_for
-from modeling.models import Job
+from jobs.events import publish
+from jobs.models import Job
+from jobs.registry import Reporter, function_for
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY_SECONDS = 0.3

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 
-from modeling.jobs.execution import run_job
+from jobs.execution import run_job
 
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
@@ -24,7 +24,7 @@ def _threads() -> ThreadPoolExecutor:
 def dispatch(job_id: int) -> None:
     """Hand the job to the configured runner (called after the creating transaction commits)."""
     if settings.JOBS_BACKEND == "celery":
-        from modeling.tasks import run_job_task
+        from jobs.tasks import run_job_task
 
         run_job_task.delay(job_id)
     else:

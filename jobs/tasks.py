@@ -1,7 +1,7 @@
 """Celery entry point: the same job function as the in-process runner."""
 
 from config.celery import app
-from modeling.jobs.execution import run_job
+from jobs.execution import run_job
 
 
 @app.task(name="agile.run_job", acks_late=True)

@@ -1,4 +1,5 @@
-"""Live events for a project, sent over the channel layer to its websocket group."""
+"""The project event bus: live events for a project, sent over the channel layer to its
+websocket group (job progress from here; batches, metrics and crowd events from the apps)."""
 
 from __future__ import annotations
 
