@@ -55,13 +55,25 @@ def test_it_rejects_options_an_encoder_does_not_take() -> None:
 
 
 def test_it_puts_every_output_changing_setting_in_the_key() -> None:
-    base = create_encoder("offline")
+    base = create_encoder("offline", precision="bf16")
     assert base.key == ("offline-conse/effnet-lite0/minilm-l6/T50/temp4/res160-224@96"
                         "/cls-lemma_gloss/phr-photo/bf16/crop1-0.875")
-    variants = [create_encoder("offline", top=10), create_encoder("offline", temperature=2),
-                create_encoder("offline", resolution=224), create_encoder("offline", precision="fp32"),
-                create_encoder("offline", class_text="lemma"), create_encoder("offline", crop_small=0.9)]
+    variants = [create_encoder("offline", top=10, precision="bf16"),
+                create_encoder("offline", temperature=2, precision="bf16"),
+                create_encoder("offline", resolution=224, precision="bf16"), create_encoder("offline", precision="fp32"),
+                create_encoder("offline", class_text="lemma", precision="bf16"),
+                create_encoder("offline", crop_small=0.9, precision="bf16")]
     assert len({base.key, *(v.key for v in variants)}) == 7
+
+
+def test_it_names_the_precision_it_measured_fastest_in_the_key() -> None:
+    from modeling.engine import kernels
+
+    encoder = create_encoder("offline")
+    measured = kernels.recorded("effnet-lite0-precision")
+    assert measured is not None and set(measured["seconds"]) == {"fp32", "bf16"}  # type: ignore[arg-type]
+    assert encoder.settings.precision == measured["choice"]
+    assert f"/{measured['choice']}/" in encoder.key
 
 
 # ---- ConSE ----------------------------------------------------------------------------------

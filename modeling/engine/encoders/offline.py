@@ -46,7 +46,11 @@ class OfflineSettings:
     phrase: how a phrase is written (a key of conse.PHRASE_FORMS).
     resolution: input side in px; None = 160 for images no larger than ``small_side`` px
         on their longer side (upsampled anyway, no loss measured), 224 for real photos.
-    precision: "bf16" (autocast, ~2-4x faster on CPU, cosine .997 to fp32) or "fp32".
+    precision: "auto" (default: whichever of the two is faster on this machine, measured
+        once and remembered, see ``modeling.engine.kernels``), "bf16" (autocast; 2-4x
+        faster than fp32 on CPUs with AVX512-BF16 or AMX, ~10x slower on AVX2-only ones,
+        where torch emulates it; cosine .997 to fp32) or "fp32". The key names the
+        precision that really ran, so stores made with either stay apart.
     crop_small, crop_large: fraction of the resized image kept by the centre crop, for
         small images (longer side <= ``small_side``) and for photos; the key names them only
         when they differ from timm's 0.875, so keys stay short and stable.
@@ -59,7 +63,7 @@ class OfflineSettings:
     phrase: str = "photo"
     resolution: int | None = None
     small_side: int = 96
-    precision: str = "bf16"
+    precision: str = "auto"
     # Thumbnails are upsampled whole: their border holds object, not clutter (+.03 mAP).
     crop_small: float = 1.0
     crop_large: float = CROP_PCT
@@ -72,8 +76,8 @@ class OfflineSettings:
                 f"class_text must be one of {sorted(CLASS_TEXT_FORMS)}, "
                 f"phrase one of {sorted(PHRASE_FORMS)}"
             )
-        if self.precision not in ("bf16", "fp32"):
-            raise EncoderLoadError(f"precision must be 'bf16' or 'fp32', got {self.precision!r}")
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise EncoderLoadError(f"precision must be 'auto', 'bf16' or 'fp32', got {self.precision!r}")
         if self.resolution is not None and not 32 <= self.resolution <= 1024:
             raise EncoderLoadError(f"resolution must be in 32..1024 px, got {self.resolution}")
         if not (0.5 <= self.crop_small <= 1.0 and 0.5 <= self.crop_large <= 1.0):
@@ -112,6 +116,23 @@ class OfflineSettings:
 
 
 DEFAULT_SETTINGS = OfflineSettings()
+#: Images per precision probe: enough for a stable timing, ~0.1 s in fp32 on 2 cores.
+_PROBE_IMAGES = 8
+
+
+def fastest_precision() -> str:
+    """"fp32" or "bf16", whichever runs EfficientNet-Lite0 faster here (measured once per
+    machine, torch version and thread count; fp32 unless bf16 is clearly faster)."""
+    from modeling.engine.kernels import choose
+
+    model = load_efficientnet_lite0()
+    batch = torch.zeros((_PROBE_IMAGES, 3, 160, 160)).contiguous(memory_format=torch.channels_last)
+
+    def run(bf16: bool) -> None:
+        with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+            model(batch)
+
+    return choose("effnet-lite0-precision", {"fp32": lambda: run(False), "bf16": lambda: run(True)}, repeats=2)
 
 
 class OfflineEncoder:
@@ -129,7 +150,10 @@ class OfflineEncoder:
         self, settings: OfflineSettings = DEFAULT_SETTINGS, batch_size: int = 64,
         cache_dir: Path | None = None,
     ) -> None:
-        self.settings = settings.validate()
+        settings = settings.validate()
+        if settings.precision == "auto":
+            settings = replace(settings, precision=fastest_precision())
+        self.settings = settings
         self.batch_size = batch_size
         self.key = settings.key
         self.image_key = settings.image_key

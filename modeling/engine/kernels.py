@@ -1,0 +1,114 @@
+"""Pick the fastest of several equivalent kernels by measuring them on this machine.
+
+Kernels that win on one CPU lose on the next: bfloat16 autocast is 2-4x faster than
+float32 on a CPU with AVX512-BF16 or AMX and ~10x *slower* on one with only AVX2, where
+torch emulates it. So a choice between equivalent paths is made by timing each on a
+small, representative workload, once per machine: the winner is remembered in memory for
+the process and in a JSON file keyed by CPU, torch version and thread count, so later
+processes reuse it without measuring again.
+
+``choose(name, candidates, default=...)``: ``candidates`` maps a path's name to a
+zero-argument callable that runs the workload once; the first candidate is the
+reference, and another only wins if it is at least ``margin`` times faster (so a noisy
+near-tie never flips a choice that names cached artefacts, such as an encoder key).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import torch
+
+from modeling.engine.encoders.paths import default_cache_dir
+
+_memo: dict[str, str] = {}
+_lock = threading.Lock()
+
+
+def machine_key() -> str:
+    """CPU model and feature flags, torch version and intra-op threads, as one short id."""
+    cpu, flags = platform.machine(), ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    digest = hashlib.sha256(flags.encode()).hexdigest()[:12]
+    return f"{cpu}|{digest}|torch {torch.__version__}|{torch.get_num_threads()} threads"
+
+
+def _cache_file() -> Path:
+    return default_cache_dir() / "kernels.json"
+
+
+def _read_cache() -> dict[str, dict[str, object]]:
+    try:
+        data = json.loads(_cache_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_cache(entries: dict[str, dict[str, object]]) -> None:
+    path = _cache_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(entries, indent=1, sort_keys=True), encoding="utf-8")
+        tmp.replace(path)
+    except OSError:
+        pass  # a read-only cache only costs a re-measurement in the next process
+
+
+def measure(candidates: Mapping[str, Callable[[], object]], repeats: int = 3) -> dict[str, float]:
+    """Best-of-``repeats`` seconds per candidate, after one warm-up run each; candidates
+    are interleaved within every repeat so a load swing hits them alike."""
+    for run in candidates.values():
+        run()
+    best = {name: float("inf") for name in candidates}
+    for _ in range(repeats):
+        for name, run in candidates.items():
+            started = time.perf_counter()
+            run()
+            best[name] = min(best[name], time.perf_counter() - started)
+    return best
+
+
+def choose(name: str, candidates: Mapping[str, Callable[[], object]], *, margin: float = 1.25,
+           repeats: int = 3) -> str:
+    """The name of the fastest candidate for the workload ``name`` on this machine."""
+    if not candidates:
+        raise ValueError("choose needs at least one candidate")
+    key = f"{name}|{machine_key()}"
+    with _lock:
+        if key in _memo:
+            return _memo[key]
+        cached = _read_cache().get(key)
+        if cached and cached.get("choice") in candidates:
+            _memo[key] = str(cached["choice"])
+            return _memo[key]
+        seconds = measure(candidates, repeats)
+        reference = next(iter(candidates))
+        fastest = min(seconds, key=lambda k: seconds[k])
+        choice = fastest if seconds[fastest] * margin <= seconds[reference] else reference
+        entries = _read_cache()
+        entries[key] = {"choice": choice, "seconds": {k: round(v, 6) for k, v in seconds.items()}}
+        _write_cache(entries)
+        _memo[key] = choice
+        return choice
+
+
+def recorded(name: str) -> dict[str, object] | None:
+    """What was measured for ``name`` on this machine (choice and seconds), if anything."""
+    return _read_cache().get(f"{name}|{machine_key()}")
