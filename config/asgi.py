@@ -12,11 +12,15 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from jobs.recovery import RecoverOrphansOnStart  # noqa: E402
+from labeling.origin import SameOriginValidator  # noqa: E402
 from labeling.routing import websocket_urlpatterns  # noqa: E402
 
 application = RecoverOrphansOnStart(ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # Same origin, port included, and a host of ALLOWED_HOSTS.
+        "websocket": SameOriginValidator(
+            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+        ),
     }
 ))
