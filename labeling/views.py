@@ -12,6 +12,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action, api_view
 from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.relations import ManyRelatedField, RelatedField
@@ -106,6 +107,13 @@ class ScopedViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
         serializer = super().get_serializer(*args, **kwargs)
         narrow_references(serializer, self.request.user)
         return serializer
+
+    def check_object_permissions(self, request: Request, obj: Model) -> None:
+        """A write to an existing object (update, delete, detail actions) needs write access
+        before its body is even read: a reader gets a 403 whatever they send."""
+        super().check_object_permissions(request, obj)
+        if request.method not in SAFE_METHODS:
+            permissions.require_write(self.resource, request.user, permissions.project_of(self.resource, obj), obj)
 
     def create_extra(self) -> dict[str, Any]:
         """Fields the server sets on create (owner, created_by)."""

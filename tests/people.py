@@ -131,3 +131,22 @@ def build_world(image_dir: Path) -> World:
                  expert_batch=expert, bob_assignment=bob_assignment, cat_assignment=cat_assignment,
                  ann_assignment=ann_assignment, cat_answer=cat_answer, label=label, model_version=model_version,
                  job=job, cohort_a=cohort_a, cohort_b=cohort_b, **people)
+
+
+def build_elsewhere(user: Any, image_dir: Path, name: str = "Elsewhere") -> dict[type, Any]:
+    """A project where ``user`` is manager and expert, holding one object of every kind:
+    what someone would try to move the objects of Fish into. Keyed by model."""
+    project = Project.objects.create(name=name, created_by=user)
+    for role in (Role.MANAGER, Role.EXPERT):
+        Membership.objects.create(project=project, user=user, role=role)
+    make_images(image_dir, ["elsewhere.png"])
+    pool = Pool.objects.create(project=project, name="there", source=str(image_dir))
+    item = Item.objects.create(pool=pool, key="elsewhere.png", row=0)
+    concept = Concept.objects.create(project=project, owner=user, name="elsewhere")
+    template = TaskTemplate.objects.create(concept=concept, question="There?", created_by=user)
+    assessment = AssessmentSet.objects.create(concept=concept, name="there", created_by=user)
+    cohort = Cohort.objects.create(project=project, name="there")
+    batch = Batch.objects.create(concept=concept, kind=BatchKind.CROWD, created_by=user)
+    assignment = Assignment.objects.create(batch=batch, item=item, assignee=user)
+    return {Project: project, Pool: pool, Item: item, Concept: concept, TaskTemplate: template,
+            AssessmentSet: assessment, Cohort: cohort, Batch: batch, Assignment: assignment}

@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.test import RequestFactory
 
 from labeling.models import Membership, Project
 
@@ -21,7 +22,7 @@ def test_it_creates_the_demo_people_and_prints_their_logins(api: Any) -> None:
     assert sorted(project.cohorts.get().workers.values_list("username", flat=True)) == ["worker1", "worker2"]
     printed = out.getvalue()
     assert "expert" in printed and "password: agile-demo" in printed
-    assert authenticate(username="worker1", password="agile-demo") is not None
+    assert authenticate(RequestFactory().post("/login/"), username="worker1", password="agile-demo") is not None
 
 
 def test_it_serves_the_api_docs_without_a_cdn(client: Any, db: Any) -> None:
