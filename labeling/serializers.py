@@ -97,12 +97,21 @@ def _phrases(value: list[Any], field: str) -> list[str]:
 
 class ConceptSerializer(ModelSerializer):
     owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    can_write = serializers.SerializerMethodField(
+        help_text="Whether the requester may work this concept (train, run rounds, edit): the pages show "
+                  "or hide the expert's buttons by it, the rule being labeling.permissions.")
 
     class Meta:
         model = Concept
         fields = ["id", "project", "owner", "name", "description", "positive_phrases",
-                  "negative_phrases", "all_positive_phrases", "created_at"]
+                  "negative_phrases", "all_positive_phrases", "can_write", "created_at"]
         read_only_fields = ["all_positive_phrases"]
+
+    def get_can_write(self, concept: Concept) -> bool:
+        from labeling import permissions
+
+        request = self.context.get("request")
+        return request is not None and permissions.can_write("concept", request.user, concept.project, concept)
 
     def validate_name(self, value: str) -> str:
         if not value.strip():
