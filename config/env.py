@@ -93,7 +93,9 @@ def env_database(name: str, default_sqlite_path: str, *, pool_size: int = 10, po
     try:
         # CONN_MAX_AGE stays 0: a persistent connection per request thread is what
         # exhausted PostgreSQL under ASGI (each request runs in its own thread).
-        config = dict(dj_database_url.parse(raw, conn_max_age=0))
+        # Health checks: the pool checks a connection before lending it (a restarted
+        # PostgreSQL leaves broken ones behind).
+        config = dict(dj_database_url.parse(raw, conn_max_age=0, conn_health_checks=True))
     except Exception as exc:  # dj_database_url raises several types for malformed URLs
         raise ImproperlyConfigured(f"{name} is not a valid database URL: {exc}") from None
     if scheme == "sqlite":
@@ -104,10 +106,7 @@ def env_database(name: str, default_sqlite_path: str, *, pool_size: int = 10, po
     options = dict(config.get("OPTIONS") or {})  # type: ignore[call-overload]
     options["application_name"] = application_name
     if pool_size > 0:
-        from psycopg_pool import ConnectionPool
-
-        options["pool"] = {"min_size": min(2, pool_size), "max_size": pool_size, "timeout": pool_timeout,
-                           "check": ConnectionPool.check_connection}
+        options["pool"] = {"min_size": min(2, pool_size), "max_size": pool_size, "timeout": pool_timeout}
     config["OPTIONS"] = options
     return config
 

@@ -13,9 +13,9 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action, api_view
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import SAFE_METHODS
+from rest_framework.relations import ManyRelatedField, RelatedField
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.relations import ManyRelatedField, RelatedField
 from rest_framework.serializers import BaseSerializer, ListSerializer, Serializer
 
 from jobs import services as job_services
@@ -303,7 +303,9 @@ class AnswerViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Retri
         if not isinstance(serializer, ListSerializer):
             # One answers only one's own assignments: anyone else's does not exist for them.
             assignment = serializer.fields["assignment"]  # type: ignore[attr-defined]
-            assignment.queryset = Assignment.objects.filter(assignee=self.request.user)
+            user = self.request.user
+            mine = Assignment.objects.filter(assignee=user) if user.is_authenticated else Assignment.objects.none()
+            assignment.queryset = mine
         return serializer
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:

@@ -77,7 +77,8 @@ def test_it_still_lists_a_row_stored_with_a_lone_surrogate(api: Any, world: Worl
 def test_it_refuses_deeply_nested_json(api: Any, world: World) -> None:
     api.force_authenticate(world.ann)
     for depth in (40, 100_000):
-        body = '{"project": %d, "name": "x", "positive_phrases": %s%s}' % (world.fish.pk, "[" * depth, "]" * depth)
+        nested = "[" * depth + "]" * depth
+        body = f'{{"project": {world.fish.pk}, "name": "x", "positive_phrases": {nested}}}'
         assert_error(api.generic("POST", "/api/concepts/", body, content_type="application/json"), 400)
 
 
