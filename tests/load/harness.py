@@ -26,8 +26,9 @@ from typing import Any
 from tests.browser.conftest import ROOT, free_port, own_database, wait_until_up
 
 
-def seed(env: dict[str, str], workers: int, per_worker: int) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, "-m", "tests.load.seed", str(workers), str(per_worker)], cwd=ROOT,
+def seed(env: dict[str, str], workers: int, per_worker: int | list[int]) -> dict[str, Any]:
+    counts = ",".join(map(str, per_worker)) if isinstance(per_worker, list) else str(per_worker)
+    done = subprocess.run([sys.executable, "-m", "tests.load.seed", str(workers), counts], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=600, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"seeding failed:\n{done.stderr[-4000:]}")

@@ -1,7 +1,8 @@
 """Seed a load test's own database: ``python -m tests.load.seed WORKERS PER_WORKER``.
 
 Migrates, then creates one project with a crowd batch of ``WORKERS x PER_WORKER``
-assignments (each worker ``PER_WORKER`` items) and an API token per worker. Prints one
+assignments (each worker ``PER_WORKER`` items; or a comma-separated count per worker)
+and an API token per worker. Prints one
 JSON line: ``{"workers": [{"token": ..., "assignments": [...]}, ...]}``. Runs in a
 subprocess with the server's environment (its DATABASE_URL)."""
 
@@ -11,7 +12,7 @@ import json
 import sys
 
 
-def main(workers: int, per_worker: int) -> None:
+def main(workers: int, counts: list[int]) -> None:
     import django
 
     django.setup()
@@ -30,11 +31,12 @@ def main(workers: int, per_worker: int) -> None:
     Membership.objects.create(project=project, user=owner, role=Role.EXPERT)
     Membership.objects.bulk_create(Membership(project=project, user=u, role=Role.WORKER) for u in people)
     pool = Pool.objects.create(project=project, name="load", source="")
-    items = Item.objects.bulk_create(Item(pool=pool, key=f"img/{i:05d}.jpg", row=i) for i in range(per_worker))
+    items = Item.objects.bulk_create(Item(pool=pool, key=f"img/{i:05d}.jpg", row=i) for i in range(max(counts)))
     concept = Concept.objects.create(project=project, owner=owner, name="load")
     batch = Batch.objects.create(concept=concept, kind=BatchKind.CROWD, created_by=owner)
-    Assignment.objects.bulk_create(Assignment(batch=batch, item=item, assignee=u, position=p)
-                                   for u in people for p, item in enumerate(items))
+    Assignment.objects.bulk_create((Assignment(batch=batch, item=item, assignee=u, position=p)
+                                    for u, count in zip(people, counts) for p, item in enumerate(items[:count])),
+                                   batch_size=5000)
     tokens = {t.user_id: t.key for t in Token.objects.bulk_create(Token(user=u, key=Token.generate_key())
                                                                    for u in people)}
     rows: dict[int, list[int]] = {u.pk: [] for u in people}
@@ -45,4 +47,6 @@ def main(workers: int, per_worker: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), int(sys.argv[2]))
+    workers = int(sys.argv[1])
+    counts = [int(n) for n in sys.argv[2].split(",")]
+    main(workers, counts * workers if len(counts) == 1 else counts)
