@@ -68,7 +68,7 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()]
 
 
-def env_database(name: str, default_sqlite_path: str, *, pool_size: int = 10, pool_timeout: int = 10,
+def env_database(name: str, default_sqlite_path: str, *, pool_size: int = 10, pool_timeout: int = 30,
                  application_name: str = "agile-labeling") -> dict[str, object]:
     """``DATABASE_URL`` (sqlite:///path or postgres://user:pass@host:port/db) as a Django DATABASES entry.
 

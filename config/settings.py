@@ -100,7 +100,7 @@ TEMPLATES = [
 DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 10, minimum=0)
 DATABASES = {"default": env_database(
     "DATABASE_URL", str(VAR_DIR / "db.sqlite3"), pool_size=DATABASE_POOL_SIZE,
-    pool_timeout=env_int("DATABASE_POOL_TIMEOUT", 10, minimum=1),
+    pool_timeout=env_int("DATABASE_POOL_TIMEOUT", 30, minimum=1),
     application_name=env_str("DATABASE_APPLICATION_NAME", "agile-labeling"),
 )}
 # No ATOMIC_REQUESTS: every write path (viewset saves, services, jobs) opens its own
