@@ -203,24 +203,28 @@ def test_it_decodes_a_large_jpeg_at_a_reduced_scale() -> None:
 
 def test_it_bounds_concurrent_thumbnail_decodes(world: World, monkeypatch: Any) -> None:
     import threading
-    import time
 
     from labeling import images
 
-    active, peak, lock = [0], [0], threading.Lock()
+    active, peak, changed = [0], [0], threading.Condition()
 
     def slow_decode(*args: Any, **kwargs: Any) -> Image.Image:
-        with lock:
+        with changed:
             active[0] += 1
             peak[0] = max(peak[0], active[0])
-        time.sleep(0.2)
-        with lock:
+            changed.notify_all()
+            # Hold the decode until a second one runs beside it (or 5 s pass): without the
+            # bound, every waiting request would pile in here.
+            changed.wait_for(lambda: active[0] >= 2, timeout=5)
+            changed.wait(timeout=0.2)
             active[0] -= 1
         return Image.new("RGB", (8, 8))
 
     monkeypatch.setattr(images, "open_image_reduced", slow_decode)
-    threads = [threading.Thread(target=images._write_thumbnail, args=(world.items[0], 128, images.thumbnail_path(
-        world.items[0], 128).with_name(f"t{i}.jpg"))) for i in range(6)]
+    target = images.thumbnail_path(world.items[0], 128)
+    threads = [threading.Thread(target=images._write_thumbnail, args=(world.items[0], 128,
+                                                                      target.with_name(f"t{i}.jpg")))
+               for i in range(6)]
     for thread in threads:
         thread.start()
     for thread in threads:
