@@ -46,7 +46,7 @@ function applyRole() {
   root.dataset.canWrite = state.canWrite ? "1" : "0";
   for (const id of EXPERT_CONTROLS) {
     const control = $(id);
-    const holder = control.closest(".inline-row, .actions, .answer-buttons") || control;
+    const holder = control.closest(".inline-row, .actions, .answer-buttons") || control.closest("label") || control;
     holder.hidden = !state.canWrite;
     control.disabled = !state.canWrite;
   }
