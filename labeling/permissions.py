@@ -35,10 +35,13 @@ class Rule:
     write: frozenset[str]
     owner_path: str | None = None     # ORM path to the user who owns the object
     own_path: str | None = None       # ORM path to the user for whom it is "their own"
+    owner_roles: frozenset[str] | None = None  # roles held to the owner rule (None: every writer)
 
 
-def _rule(project_path: str, read: set[str], write: set[str], **kw: str) -> Rule:
-    return Rule(project_path, frozenset(read), frozenset(write), **kw)
+def _rule(project_path: str, read: set[str], write: set[str], owner_roles: set[str] | None = None,
+          **kw: str) -> Rule:
+    return Rule(project_path, frozenset(read), frozenset(write),
+                owner_roles=None if owner_roles is None else frozenset(owner_roles), **kw)
 
 
 POLICY: dict[str, Rule] = {
@@ -57,6 +60,12 @@ POLICY: dict[str, Rule] = {
     "label": _rule("concept__project", {E, M}, {E}, owner_path="concept__owner"),
     "model_version": _rule("concept__project", {E, M}, {E}, owner_path="concept__owner"),
     "job": _rule("project", {E, M}, {E, M}),
+    # The crowd side: a crowd batch's collection settings are changed by the concept's
+    # owner or a manager; worker skills are paused and resumed by managers.
+    "collection": _rule("batch__concept__project", {E, M}, {E, M}, owner_path="batch__concept__owner",
+                        owner_roles={E}),
+    "worker_skill": _rule("concept__project", {E, M}, {M}),
+    "decision": _rule("collection__batch__concept__project", {E, M}, set()),
 }
 
 
@@ -100,9 +109,12 @@ def _owner_of(rule: Rule, obj: Model) -> Any:
 
 def can_write(resource: str, user: Any, project: Project, obj: Model | None = None) -> bool:
     rule = POLICY[resource]
-    if not roles_in(user, project) & rule.write:
+    writing = roles_in(user, project) & rule.write
+    if not writing:
         return False
     if rule.owner_path and obj is not None:
+        if rule.owner_roles is not None and writing - rule.owner_roles:
+            return True  # a role the owner rule does not bind (a manager)
         return _owner_of(rule, obj) == user
     return True
 

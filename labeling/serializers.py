@@ -202,10 +202,12 @@ class AssessmentSetSerializer(serializers.ModelSerializer[AssessmentSet]):
 
     class Meta:
         model = AssessmentSet
-        fields = ["id", "concept", "name", "items", "created_at"]
+        fields = ["id", "concept", "name", "items", "cohorts", "created_at"]
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         concept = attrs.get("concept") or self.instance.concept  # type: ignore[union-attr]
+        for cohort in attrs.get("cohorts", []):
+            _same_project("cohorts", concept.project_id, cohort.project_id)
         seen: set[int] = set()
         for entry in attrs.get("items", []):
             _same_project("items", concept.project_id, entry["item"].pool.project_id)
@@ -216,17 +218,34 @@ class AssessmentSetSerializer(serializers.ModelSerializer[AssessmentSet]):
 
     def create(self, validated_data: dict[str, Any]) -> AssessmentSet:
         items = validated_data.pop("items", [])
+        cohorts = validated_data.pop("cohorts", [])
         assessment = AssessmentSet.objects.create(**validated_data)
+        assessment.cohorts.set(cohorts)
         AssessmentItem.objects.bulk_create(AssessmentItem(assessment_set=assessment, **i) for i in items)
         return assessment
 
     def update(self, instance: AssessmentSet, validated_data: dict[str, Any]) -> AssessmentSet:
         items = validated_data.pop("items", None)
-        instance = super().update(instance, validated_data)
+        instance = super().update(instance, validated_data)  # sets cohorts when given
         if items is not None:
             instance.items.all().delete()
             AssessmentItem.objects.bulk_create(AssessmentItem(assessment_set=instance, **i) for i in items)
         return instance
+
+
+class BuildAssessmentInput(serializers.Serializer[Any]):
+    concept = serializers.PrimaryKeyRelatedField(queryset=Concept.objects.all())
+    name = serializers.CharField(max_length=200)
+    size = serializers.IntegerField(min_value=2, max_value=10_000, required=False,
+                                    help_text="A balanced draw: size // 2 yes and the rest no labels.")
+    items = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=10_000,
+                                  help_text="Hand-picked items, each labelled by the expert.")
+    seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("size" in attrs) == ("items" in attrs):
+            raise serializers.ValidationError({"size": "Give either size (a balanced draw) or items (hand-picked)."})
+        return attrs
 
 
 class BatchSerializer(serializers.ModelSerializer[Batch]):
@@ -272,8 +291,9 @@ class AssignmentSerializer(serializers.ModelSerializer[Assignment]):
 
     class Meta:
         model = Assignment
-        fields = ["id", "batch", "item", "assignee", "position", "status", "image_url", "task", "created_at"]
-        read_only_fields = ["status"]
+        fields = ["id", "batch", "item", "assignee", "position", "status", "expires_at", "image_url", "task",
+                  "created_at"]
+        read_only_fields = ["status", "expires_at"]
 
     def get_image_url(self, assignment: Assignment) -> str:
         return image_url(assignment.item)

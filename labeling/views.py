@@ -38,6 +38,17 @@ from labeling.models import (
 )
 
 
+def narrowed(queryset: QuerySet[Any], request: Request, filter_params: dict[str, str]) -> QuerySet[Any]:
+    """``queryset`` narrowed by id query parameters, e.g. ``?concept=3`` -> ``concept_id=3``."""
+    for param, lookup in filter_params.items():
+        value = request.query_params.get(param)
+        if value is not None:
+            if not value.isdigit():
+                raise ValidationError({param: "Must be a whole number."})
+            queryset = queryset.filter(**{lookup: int(value)})
+    return queryset
+
+
 class ScopedViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
     """CRUD over one policy resource: reads narrowed by ``visible``, writes by ``require_write``."""
 
@@ -49,13 +60,7 @@ class ScopedViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
 
     def get_queryset(self) -> QuerySet[Any]:
         queryset = permissions.visible(self.resource, self.request.user, self.queryset.all())
-        for param, lookup in self.filter_params.items():
-            value = self.request.query_params.get(param)
-            if value is not None:
-                if not value.isdigit():
-                    raise ValidationError({param: "Must be a whole number."})
-                queryset = queryset.filter(**{lookup: int(value)})
-        return queryset
+        return narrowed(queryset, self.request, self.filter_params)
 
     def create_extra(self) -> dict[str, Any]:
         """Fields the server sets on create (owner, created_by)."""
@@ -181,6 +186,26 @@ class AssessmentSetViewSet(ScopedViewSet):
 
     def create_extra(self) -> dict[str, Any]:
         return {"created_by": self.request.user}
+
+    @extend_schema(request=serializers.BuildAssessmentInput, responses={201: serializers.AssessmentSetSerializer},
+                   summary="Build an assessment set from the expert's labels (balanced draw or hand-picked)")
+    @action(detail=False, methods=["post"])
+    def build(self, request: Request) -> Response:
+        data = serializers.BuildAssessmentInput(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        concept = data.validated_data["concept"]
+        if not permissions.is_reader("concept", request.user, concept.project):
+            raise Http404
+        probe = AssessmentSet(concept=concept)
+        permissions.require_write(self.resource, request.user, concept.project, probe)
+        try:
+            built = services.build_assessment_set(
+                concept=concept, user=request.user, name=data.validated_data["name"],
+                size=data.validated_data.get("size"), items=data.validated_data.get("items"),
+                seed=data.validated_data["seed"])
+        except services.AssessmentError as exc:
+            raise ValidationError({exc.field: str(exc)}) from None
+        return Response(self.get_serializer(built).data, status=status.HTTP_201_CREATED)
 
 
 class BatchViewSet(ScopedViewSet):
