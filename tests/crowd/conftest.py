@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 
 from tests.crowd.world import CrowdWorld, build_crowd_world
+from tests.studio.conftest import embedding_cache, studio_settings  # noqa: F401  (real-pool fixtures)
 
 
 @pytest.fixture
