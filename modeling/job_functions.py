@@ -21,8 +21,8 @@ from labeling.choices import BatchKind, PoolStatus
 from labeling.models import Concept, Item, Pool
 from modeling import evaluation, storage, studio
 from modeling.engine.active import next_batch
-from modeling.engine.errors import NotEnoughLabelsError
 from modeling.engine.embedding import embed_source
+from modeling.engine.errors import NotEnoughLabelsError
 from modeling.engine.expansion import expand
 from modeling.engine.index import build_index
 from modeling.engine.trainer import TrainedModel, initial_config, later_config, score_pool, train
