@@ -15,9 +15,11 @@ from typing import Any
 from django.db import transaction
 
 from aggregation.models import Collection, CollectionItem, Method, Policy
+from aggregation.work import announce_work
 from jobs.events import publish
 from labeling.choices import BatchKind
 from labeling.models import AssessmentSet, Batch, Cohort, Concept, Item, TaskTemplate
+from labeling.serializers import default_question
 
 #: Methods the live step runs per answer; the EM methods run as re-aggregation jobs.
 LIVE_METHODS = tuple(Method.values)
@@ -49,10 +51,6 @@ class CrowdSettings:
     pass_bar: float = 0.7
     pause_bar: float = 0.6
     seed: int = 0
-
-
-def default_question(concept: Concept) -> str:
-    return f'Is this an image of "{concept.name}"?'
 
 
 def template_for(concept: Concept, template: TaskTemplate | None, user: Any) -> TaskTemplate:
@@ -96,6 +94,7 @@ def create_crowd_batch(*, concept: Concept, items: list[int], user: Any, setting
         event = {"batch": batch.pk, "concept": concept.pk, "kind": batch.kind, "round": batch.round,
                  "size": len(work)}
         transaction.on_commit(lambda: publish(concept.project_id, "batch.created", event))
+        announce_work(batch)
     return batch
 
 

@@ -27,6 +27,7 @@ from django.utils import timezone
 from aggregation import skills
 from aggregation.engine import ConfidenceThreshold
 from aggregation.models import Collection, CollectionItem, Decision, Policy, WorkerSkill
+from aggregation.work import announce_work
 from jobs.events import publish
 from labeling.choices import AnswerValue, AssignmentStatus, BatchKind, LabelSource, Role
 from labeling.errors import Conflict
@@ -132,6 +133,8 @@ def step(collection: Collection, item: CollectionItem) -> CollectionItem:
                        decided.label == YES, len(answers), reason if done else "open", inputs)
     if done:
         _after_done(collection, item)
+    else:
+        announce_work(batch)  # it wants another worker
     return item
 
 

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from aggregation.models import Collection, CollectionItem, WorkerSkill
+from jobs.events import cohort_group, project_workers_group, publish_group
 from labeling.choices import AssignmentStatus, BatchKind, BatchStatus, Role
-from labeling.models import Assignment, Membership
+from labeling.models import Assignment, Batch, Membership
+
+#: At most one "work.available" per batch per this many seconds: an item going back to the
+#: queue after every unsure answer must not flood every worker's socket.
+ANNOUNCE_EVERY_SECONDS = 2
 
 
 def open_work(user: Any) -> list[dict[str, Any]]:
@@ -39,3 +46,12 @@ def _entry(user: Any, collection: Collection, status: str | None) -> dict[str, A
             "question": batch.template.question if batch.template else "", "status": status or "new",
             "has_work": bool(left or held) and status not in (WorkerSkill.Status.FAILED, WorkerSkill.Status.PAUSED),
             "answered": answered}
+
+
+def announce_work(batch: Batch) -> None:
+    """Tell the batch's workers (after the transaction commits) that work may be waiting."""
+    if not cache.add(f"work-announced-{batch.pk}", 1, timeout=ANNOUNCE_EVERY_SECONDS):
+        return
+    group = cohort_group(batch.cohort_id) if batch.cohort_id else project_workers_group(batch.concept.project_id)
+    payload = {"batch": batch.pk}
+    transaction.on_commit(lambda: publish_group(group, "work.available", payload))

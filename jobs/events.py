@@ -28,12 +28,27 @@ def _message(event: str, payload: dict[str, Any]) -> dict[str, Any]:
     return {"type": "project.event", "event": event, "payload": payload}
 
 
+def cohort_group(cohort_id: int) -> str:
+    """Workers of a cohort, on their work stream."""
+    return f"cohort-{cohort_id}"
+
+
+def project_workers_group(project_id: int) -> str:
+    """Every worker of a project, on their work stream (batches sent to no cohort)."""
+    return f"project-{project_id}-workers"
+
+
 def publish(project_id: int, event: str, payload: dict[str, Any]) -> None:
     """Send ``{"event": event, **payload}`` to everyone watching the project (sync callers)."""
+    publish_group(project_group(project_id), event, payload)
+
+
+def publish_group(group: str, event: str, payload: dict[str, Any]) -> None:
+    """Send ``{"event": event, **payload}`` to a channel-layer group (sync callers)."""
     layer = get_channel_layer()
     if layer is None:
         return
-    group, message = project_group(project_id), _message(event, payload)
+    message = _message(event, payload)
     loop = _server_loop
     if isinstance(layer, InMemoryChannelLayer) and loop is not None and loop.is_running() and not loop.is_closed():
         # Hand the send to the loop that owns the queues (FIFO, so events keep their order).

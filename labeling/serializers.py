@@ -37,6 +37,11 @@ def _same_project(field: str, project_id: int, other_project_id: int) -> None:
         raise serializers.ValidationError({field: "Belongs to another project."})
 
 
+def default_question(concept: Concept) -> str:
+    """The question a new task template asks, as in the original study's crowd template."""
+    return f'Is this an image of "{concept.name}"?'
+
+
 def image_url(item: Item) -> str:
     return reverse("item-image", args=[item.pk])
 
@@ -165,6 +170,8 @@ class TaskTemplateSerializer(serializers.ModelSerializer[TaskTemplate]):
     """For experts and managers: includes the expected answers of every example."""
 
     examples = TemplateExampleSerializer(many=True, required=False)
+    question = serializers.CharField(max_length=500, required=False,
+                                     help_text='Default: Is this an image of "<concept>"?')
 
     class Meta:
         model = TaskTemplate
@@ -172,6 +179,8 @@ class TaskTemplateSerializer(serializers.ModelSerializer[TaskTemplate]):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         concept = attrs.get("concept") or self.instance.concept  # type: ignore[union-attr]
+        if self.instance is None and not (attrs.get("question") or "").strip():
+            attrs["question"] = default_question(concept)
         for example in attrs.get("examples", []):
             _same_project("examples", concept.project_id, example["item"].pool.project_id)
         return attrs
@@ -282,6 +291,16 @@ class TaskExampleSerializer(serializers.Serializer[TemplateExample]):
         return None if example.is_test else example.is_positive
 
 
+def task_of(template: TaskTemplate) -> dict[str, Any]:
+    """The task exactly as a worker sees it: question, description, the four answers and
+    the examples (a test example without its expected answer). The studio's preview shows
+    the same dict."""
+    examples = TaskExampleSerializer(template.examples.select_related("item"), many=True).data
+    return {"question": template.question, "description": template.description,
+            "answers": [{"value": v, "label": str(label)} for v, label in AnswerValue.choices],
+            "examples": examples}
+
+
 class AssignmentSerializer(serializers.ModelSerializer[Assignment]):
     """Safe for every reader, workers included: no item keys, no gold, no other answers."""
 
@@ -300,12 +319,7 @@ class AssignmentSerializer(serializers.ModelSerializer[Assignment]):
 
     def get_task(self, assignment: Assignment) -> dict[str, Any] | None:
         template = assignment.batch.template
-        if template is None:
-            return None
-        examples = TaskExampleSerializer(template.examples.select_related("item"), many=True).data
-        return {"question": template.question, "description": template.description,
-                "answers": [{"value": v, "label": str(label)} for v, label in AnswerValue.choices],
-                "examples": examples}
+        return None if template is None else task_of(template)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         batch = attrs.get("batch") or self.instance.batch  # type: ignore[union-attr]

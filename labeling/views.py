@@ -177,6 +177,11 @@ class TaskTemplateViewSet(ScopedViewSet):
     def create_extra(self) -> dict[str, Any]:
         return {"created_by": self.request.user}
 
+    @extend_schema(responses={200: dict}, summary="The task exactly as a worker will see it (for the preview)")
+    @action(detail=True, methods=["get"])
+    def preview(self, request: Request, pk: str | None = None) -> Response:
+        return Response(serializers.task_of(self.get_object()))
+
 
 class AssessmentSetViewSet(ScopedViewSet):
     filter_params = {"concept": "concept_id"}
@@ -268,7 +273,19 @@ class AnswerViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Retri
 
 
 class LabelViewSet(ScopedViewSet):
+    """Labels; ``?source=expert|aggregated`` narrows to one source."""
+
     filter_params = {"concept": "concept_id", "item": "item_id"}
+
+    def get_queryset(self) -> QuerySet[Any]:
+        queryset = super().get_queryset()
+        source = self.request.query_params.get("source")
+        if source is not None:
+            if source not in LabelSource.values:
+                raise ValidationError({"source": f"One of: {', '.join(LabelSource.values)}."})
+            queryset = queryset.filter(source=source)
+        return queryset
+
     resource = "label"
     queryset = Label.objects.all()
     serializer_class = serializers.LabelSerializer
