@@ -319,7 +319,13 @@ class AssignmentSerializer(serializers.ModelSerializer[Assignment]):
 
     def get_task(self, assignment: Assignment) -> dict[str, Any] | None:
         template = assignment.batch.template
-        return None if template is None else task_of(template)
+        if template is None:
+            return None
+        # One task per template per response: a list of a batch's assignments shares it.
+        cache = self.context.setdefault("_tasks", {}) if isinstance(self.context, dict) else {}
+        if template.pk not in cache:
+            cache[template.pk] = task_of(template)
+        return dict(cache[template.pk])
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         batch = attrs.get("batch") or self.instance.batch  # type: ignore[union-attr]
