@@ -47,7 +47,9 @@ def on_answer(sender: Any, answer: Answer, assignment: Assignment, **_: Any) -> 
         return
     rows = CollectionItem.objects.select_related("item")
     locked = rows.select_for_update(of=("self",)) if connection.vendor == "postgresql" else rows.select_for_update()
-    item = locked.get(collection=collection, item_id=assignment.item_id)
+    item = locked.filter(collection=collection, item_id=assignment.item_id).first()
+    if item is None:
+        return  # assigned by hand outside the collection's queue: an answer, not crowd collection
     if item.is_gold:
         _gold_answer(collection, item, answer, assignment)
         return
