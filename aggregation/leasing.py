@@ -85,7 +85,9 @@ def _next_locked(worker: Any, batch: Batch, collection: Collection, hold: int) -
     golds = collection.n_golds
     if skills.settle_onboarding(skill, collection, golds):
         skill.save(update_fields=["status", "updated_at"])
-    held = list(_held(worker, batch, now))
+    if batch.status == BatchStatus.CLOSED:
+        return Lease("finished", "This batch is closed. Thank you!")
+    held = list(_held(worker, batch, collection, now))
     blocked = _blocked(skill, collection, batch, held)
     if blocked is not None:
         return blocked
@@ -104,8 +106,12 @@ def _next_locked(worker: Any, batch: Batch, collection: Collection, hold: int) -
     return _lease_state(skill, collection, golds, held)
 
 
-def _held(worker: Any, batch: Batch, now: Any) -> QuerySet[Assignment]:
+def _held(worker: Any, batch: Batch, collection: Collection, now: Any) -> QuerySet[Assignment]:
+    """The worker's unexpired leases, less those on items finished meanwhile (an answer to
+    them would be refused: they are dropped, not shown)."""
+    finished = collection.items.filter(item_id=OuterRef("item_id"), is_gold=False, status=CollectionItem.Status.DONE)
     return (Assignment.objects.filter(batch=batch, assignee=worker, status=AssignmentStatus.OPEN, expires_at__gt=now)
+            .exclude(Exists(finished))
             .select_related("item", "assignee", "batch__template").order_by("expires_at", "id"))
 
 

@@ -26,7 +26,7 @@ def collect(api: Any, crowd: CrowdWorld, worker: Any, batch: int) -> list[Any]:
         if not leases:
             break
         task = leases[0]
-        for client_id in ("11111111-1111-4111-8111-%012d" % task["id"],) * 2:  # and its replay
+        for client_id in (f"11111111-1111-4111-8111-{task['id']:012d}",) * 2:  # and its replay
             answered = api.post("/api/answers/", {"assignment": task["id"], "value": truthful(crowd, task),
                                                   "client_id": client_id}, format="json")
             bodies.append(answered.json())
