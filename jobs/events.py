@@ -33,6 +33,21 @@ def _message(event: str, payload: dict[str, Any]) -> dict[str, Any]:
     return {"type": "project.event", "event": event, "payload": payload}
 
 
+def cohort_group(cohort_id: int) -> str:
+    """Workers of a cohort, on their work stream."""
+    return f"cohort-{cohort_id}"
+
+
+def project_workers_group(project_id: int) -> str:
+    """Every worker of a project, on their work stream (batches sent to no cohort)."""
+    return f"project-{project_id}-workers"
+
+
+def publish_group(group: str, event: str, payload: dict[str, Any]) -> None:
+    """Send ``{"event": event, **payload}`` to a channel-layer group (sync callers)."""
+    send_to_group(group, _message(event, payload))
+
+
 def send_to_group(group: str, message: dict[str, Any]) -> None:
     """Send a channel-layer ``message`` to ``group`` from sync code (a request, a job thread)."""
     layer = get_channel_layer()

@@ -70,6 +70,12 @@ POLICY: dict[str, Rule] = {
     "model_version": _rule("concept__project", {E, M}, {E}, owner_path="concept__owner"),
     # A job is retried by whoever started it, or by a manager of the project.
     "job": _rule("project", {E, M}, {E, M}, owner_path="created_by", owner_exempt={M}),
+    # The crowd side: a crowd batch's collection settings are changed by the concept's
+    # owner or a manager; worker skills are paused and resumed by managers.
+    "collection": _rule("batch__concept__project", {E, M}, {E, M}, owner_path="batch__concept__owner",
+                        owner_exempt={M}),
+    "worker_skill": _rule("concept__project", {E, M}, {M}),
+    "decision": _rule("collection__batch__concept__project", {E, M}, set()),
 }
 
 # Which resource of the table each model is, filled in by the viewsets that serve them

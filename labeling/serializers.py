@@ -12,7 +12,7 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from labeling.choices import AnswerValue, Role
-from labeling.inputs import ModelSerializer
+from labeling.inputs import MAX_ID, ModelSerializer, StrictPrimaryKeyRelatedField
 from labeling.models import (
     Answer,
     AssessmentItem,
@@ -37,6 +37,11 @@ MAX_PHRASE_LENGTH = 200
 # task (the paper's templates have a few); thousands would make each assignment megabytes.
 MAX_EXAMPLES = 50
 MAX_ASSESSMENT_ITEMS = 10_000
+
+
+def default_question(concept: Concept) -> str:
+    """The question a new task template asks, as in the original study's crowd template."""
+    return f'Is this an image of "{concept.name}"?'
 
 
 def image_url(item: Item) -> str:
@@ -175,10 +180,18 @@ class TaskTemplateSerializer(ModelSerializer):
     """For experts and managers: includes the expected answers of every example."""
 
     examples = TemplateExampleSerializer(many=True, required=False, max_length=MAX_EXAMPLES)
+    question = serializers.CharField(max_length=500, required=False,
+                                     help_text='Default: Is this an image of "<concept>"?')
 
     class Meta:
         model = TaskTemplate
         fields = ["id", "concept", "question", "description", "examples", "created_at"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        concept = attrs.get("concept") or self.instance.concept  # type: ignore[union-attr]
+        if self.instance is None and not (attrs.get("question") or "").strip():
+            attrs["question"] = default_question(concept)
+        return attrs
 
     def create(self, validated_data: dict[str, Any]) -> TaskTemplate:
         examples = validated_data.pop("examples", [])
@@ -206,7 +219,7 @@ class AssessmentSetSerializer(ModelSerializer):
 
     class Meta:
         model = AssessmentSet
-        fields = ["id", "concept", "name", "items", "created_at"]
+        fields = ["id", "concept", "name", "items", "cohorts", "created_at"]
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         seen: set[int] = set()
@@ -218,17 +231,35 @@ class AssessmentSetSerializer(ModelSerializer):
 
     def create(self, validated_data: dict[str, Any]) -> AssessmentSet:
         items = validated_data.pop("items", [])
+        cohorts = validated_data.pop("cohorts", [])
         assessment = AssessmentSet.objects.create(**validated_data)
+        assessment.cohorts.set(cohorts)
         AssessmentItem.objects.bulk_create(AssessmentItem(assessment_set=assessment, **i) for i in items)
         return assessment
 
     def update(self, instance: AssessmentSet, validated_data: dict[str, Any]) -> AssessmentSet:
         items = validated_data.pop("items", None)
-        instance = super().update(instance, validated_data)
+        instance = super().update(instance, validated_data)  # sets cohorts when given
         if items is not None:
             instance.items.all().delete()
             AssessmentItem.objects.bulk_create(AssessmentItem(assessment_set=instance, **i) for i in items)
         return instance
+
+
+class BuildAssessmentInput(serializers.Serializer[Any]):
+    concept = StrictPrimaryKeyRelatedField(queryset=Concept.objects.all())
+    name = serializers.CharField(max_length=200)
+    size = serializers.IntegerField(min_value=2, max_value=MAX_ASSESSMENT_ITEMS, required=False,
+                                    help_text="A balanced draw: size // 2 yes and the rest no labels.")
+    items = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False,
+                                  max_length=MAX_ASSESSMENT_ITEMS,
+                                  help_text="Hand-picked items, each labelled by the expert.")
+    seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("size" in attrs) == ("items" in attrs):
+            raise serializers.ValidationError({"size": "Give either size (a balanced draw) or items (hand-picked)."})
+        return attrs
 
 
 class BatchSerializer(ModelSerializer):
@@ -262,6 +293,16 @@ class TaskExampleSerializer(serializers.Serializer[TemplateExample]):
         return None if example.is_test else example.is_positive
 
 
+def task_of(template: TaskTemplate) -> dict[str, Any]:
+    """The task exactly as a worker sees it: question, description, the four answers and
+    the examples (a test example without its expected answer). The studio's preview shows
+    the same dict."""
+    examples = TaskExampleSerializer(template.examples.select_related("item"), many=True).data
+    return {"question": template.question, "description": template.description,
+            "answers": [{"value": v, "label": str(label)} for v, label in AnswerValue.choices],
+            "examples": examples}
+
+
 class AssignmentSerializer(ModelSerializer):
     """Safe for every reader, workers included: no item keys, no gold, no other answers."""
 
@@ -271,8 +312,9 @@ class AssignmentSerializer(ModelSerializer):
 
     class Meta:
         model = Assignment
-        fields = ["id", "batch", "item", "assignee", "position", "status", "image_url", "task", "created_at"]
-        read_only_fields = ["status"]
+        fields = ["id", "batch", "item", "assignee", "position", "status", "expires_at", "image_url", "task",
+                  "created_at"]
+        read_only_fields = ["status", "expires_at"]
 
     def get_image_url(self, assignment: Assignment) -> str:
         return image_url(assignment.item)
@@ -281,10 +323,11 @@ class AssignmentSerializer(ModelSerializer):
         template = assignment.batch.template
         if template is None:
             return None
-        examples = TaskExampleSerializer(template.examples.select_related("item"), many=True).data
-        return {"question": template.question, "description": template.description,
-                "answers": [{"value": v, "label": str(label)} for v, label in AnswerValue.choices],
-                "examples": examples}
+        # One task per template per response: a list of a batch's assignments shares it.
+        cache = self.context.setdefault("_tasks", {}) if isinstance(self.context, dict) else {}
+        if template.pk not in cache:
+            cache[template.pk] = task_of(template)
+        return dict(cache[template.pk])
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         batch = attrs.get("batch") or self.instance.batch  # type: ignore[union-attr]

@@ -72,6 +72,15 @@ def _references(data: Any, field: str | None = None) -> Iterator[tuple[str, Mode
             yield from _references(value, field)
 
 
+def narrowed(queryset: QuerySet[Any], request: Request, filter_params: dict[str, str]) -> QuerySet[Any]:
+    """``queryset`` narrowed by id query parameters, e.g. ``?concept=3`` -> ``concept_id=3``."""
+    for param, lookup in filter_params.items():
+        value = query_int(request, param)
+        if value is not None:
+            queryset = queryset.filter(**{lookup: value})
+    return queryset
+
+
 class ScopedViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
     """CRUD over one policy resource, the same rules for every resource of the table:
 
@@ -97,11 +106,7 @@ class ScopedViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
 
     def get_queryset(self) -> QuerySet[Any]:
         queryset = permissions.visible(self.resource, self.request.user, self.queryset.all())
-        for param, lookup in self.filter_params.items():
-            value = query_int(self.request, param)
-            if value is not None:
-                queryset = queryset.filter(**{lookup: value})
-        return queryset
+        return narrowed(queryset, self.request, self.filter_params)
 
     def get_serializer(self, *args: Any, **kwargs: Any) -> BaseSerializer[Any]:
         serializer = super().get_serializer(*args, **kwargs)
@@ -248,6 +253,11 @@ class TaskTemplateViewSet(ScopedViewSet):
     def create_extra(self) -> dict[str, Any]:
         return {"created_by": self.request.user}
 
+    @extend_schema(responses={200: dict}, summary="The task exactly as a worker will see it (for the preview)")
+    @action(detail=True, methods=["get"])
+    def preview(self, request: Request, pk: str | None = None) -> Response:
+        return Response(serializers.task_of(self.get_object()))
+
 
 class AssessmentSetViewSet(ScopedViewSet):
     filter_params = {"concept": "concept_id"}
@@ -257,6 +267,26 @@ class AssessmentSetViewSet(ScopedViewSet):
 
     def create_extra(self) -> dict[str, Any]:
         return {"created_by": self.request.user}
+
+    @extend_schema(request=serializers.BuildAssessmentInput, responses={201: serializers.AssessmentSetSerializer},
+                   summary="Build an assessment set from the expert's labels (balanced draw or hand-picked)")
+    @action(detail=False, methods=["post"])
+    def build(self, request: Request) -> Response:
+        data = serializers.BuildAssessmentInput(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        concept = data.validated_data["concept"]
+        if not permissions.is_reader("concept", request.user, concept.project):
+            raise Http404
+        probe = AssessmentSet(concept=concept)
+        permissions.require_write(self.resource, request.user, concept.project, probe)
+        try:
+            built = services.build_assessment_set(
+                concept=concept, user=request.user, name=data.validated_data["name"],
+                size=data.validated_data.get("size"), items=data.validated_data.get("items"),
+                seed=data.validated_data["seed"])
+        except services.AssessmentError as exc:
+            raise ValidationError({exc.field: str(exc)}) from None
+        return Response(self.get_serializer(built).data, status=status.HTTP_201_CREATED)
 
 
 class BatchViewSet(ScopedViewSet):
@@ -329,7 +359,19 @@ class AnswerViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Retri
 
 
 class LabelViewSet(ScopedViewSet):
+    """Labels; ``?source=expert|aggregated`` narrows to one source."""
+
     filter_params = {"concept": "concept_id", "item": "item_id"}
+
+    def get_queryset(self) -> QuerySet[Any]:
+        queryset = super().get_queryset()
+        source = self.request.query_params.get("source")
+        if source is not None:
+            if source not in LabelSource.values:
+                raise ValidationError({"source": f"One of: {', '.join(LabelSource.values)}."})
+            queryset = queryset.filter(source=source)
+        return queryset
+
     resource = "label"
     queryset = Label.objects.all()
     serializer_class = serializers.LabelSerializer

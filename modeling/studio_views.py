@@ -32,6 +32,7 @@ from modeling import evaluation, storage
 from modeling.engine.active import STRATEGIES
 from modeling.models import ModelVersion
 from modeling.serializers import ModelVersionSerializer
+from modeling.studio import LABEL_SOURCES
 
 
 class PoolInput(serializers.Serializer[Any]):
@@ -44,7 +45,13 @@ class ExpandInput(PoolInput):
     seed = serializers.IntegerField(default=0, min_value=0, max_value=2**32 - 1)
 
 
-class RoundInput(PoolInput):
+class TrainInput(PoolInput):
+    label_source = serializers.ChoiceField(choices=LABEL_SOURCES, default="expert",
+                                           help_text="expert ratings, aggregated crowd labels (their P(yes) as soft "
+                                                     "targets), or both (the expert's label wins).")
+
+
+class RoundInput(TrainInput):
     strategy = serializers.ChoiceField(choices=sorted(STRATEGIES), default="margin")
     batch_size = serializers.IntegerField(min_value=1, max_value=1000, default=100)
     train = serializers.BooleanField(default=False, help_text="Retrain on the current labels first.")
@@ -88,7 +95,7 @@ def _job_view(kind: str, input_class: type[PoolInput], summary: str) -> type[Con
 
 
 ExpandView = _job_view("expand", ExpandInput, "Find images for the concept's phrases: a rating batch")
-TrainView = _job_view("train", PoolInput, "Train the next model version on the expert's labels")
+TrainView = _job_view("train", TrainInput, "Train the next model version on expert and/or crowd labels")
 RoundView = _job_view("al_round", RoundInput, "Choose the next batch by active learning")
 EvaluationSetView = _job_view("evaluation_set", EvaluationInput, "Build the stratified evaluation set")
 

@@ -57,6 +57,10 @@ RESOURCES: dict[str, tuple[str, Url, Payload | None, Payload | None]] = {
                lambda w: {"value": False}),
     "model-versions": ("model-versions", detail("model-versions", "model_version"), None, None),
     "jobs": ("jobs", detail("jobs", "job"), None, None),
+    "collections": ("collections", detail("collections", "collection"), lambda w: {"batch": w.crowd_batch.pk},
+                    lambda w: {"tau": 0.9}),
+    "worker-skills": ("worker-skills", detail("worker-skills", "skill"), None, None),
+    "decisions": ("decisions", detail("decisions", "decision"), None, None),
 }
 
 #                    ann  eve  bob  max  oli  anon
@@ -113,6 +117,15 @@ EXPECTED: dict[tuple[str, str], tuple[int, ...]] = {
     ("model-versions", "create"): (405, 405, 405, 405, 405, 401),
     ("jobs", "read"): (200, 200, 404, 200, 404, 401),
     ("jobs", "create"): (405, 405, 405, 405, 405, 401),
+    # The crowd side: a crowd batch's settings are changed by its concept's owner or a manager.
+    ("collections", "read"): (200, 200, 404, 200, 404, 401),
+    ("collections", "create"): (405, 405, 405, 405, 405, 401),  # made by POST /concepts/{id}/crowd-batches/
+    ("collections", "update"): (200, 403, 404, 200, 404, 401),
+    ("collections", "delete"): (405, 405, 405, 405, 405, 401),
+    ("worker-skills", "read"): (200, 200, 404, 200, 404, 401),
+    ("worker-skills", "create"): (405, 405, 405, 405, 405, 401),
+    ("decisions", "read"): (200, 200, 404, 200, 404, 401),
+    ("decisions", "create"): (405, 405, 405, 405, 405, 401),
 }
 
 CASES = [(res, act, role, codes[i]) for (res, act), codes in EXPECTED.items() for i, role in enumerate(ROLES)]

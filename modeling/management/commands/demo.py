@@ -65,7 +65,27 @@ class Command(BaseCommand):
         rated = f" ({total - waiting} of {total} already rated)" if waiting < total else ""
         self.stdout.write(f"Pool {pool.name!r}: {pool.items.count()} images; concept {concept.name!r}: "
                           f"{waiting} images waiting to be rated{rated}.")
+        self._crowd(project, expert, concept, pool)
         return f"/concepts/{concept.pk}/studio/"
+
+    def _crowd(self, project: Any, expert: Any, concept: Any, pool: Any) -> None:
+        """A crowd batch answered by simulated workers through the API's services, and one
+        left open for the demo's two workers."""
+        from aggregation.demo import ensure_demo_crowd
+        from labeling.models import Cohort
+
+        people = Cohort.objects.get(project=project, name="Demo cohort")
+        with tqdm(total=None, unit="answer", desc="Headless crowd answering", file=_Raw(self.stdout), mininterval=0.5) as bar:
+            crowd = ensure_demo_crowd(project, expert, concept, pool, people, lambda n: bar.update(n - bar.n))
+        p = crowd.progress
+        self.stdout.write(f"Crowd batch #{crowd.answered.pk}: {p['done']} of {p['items']} items labelled by "
+                          f"{len(crowd.accuracy)} simulated workers (GTX, tau 0.99), {p['work_answers']} answers "
+                          f"+ {p['gold_answers']} on golds, {crowd.re_asked} items re-asked, cost {p['cost']}.")
+        shown = ", ".join(f"{name} {est:.2f}" for name, _, est in crowd.accuracy)
+        self.stdout.write(f"  Worker accuracies from gold items: {shown}")
+        self.stdout.write(f"Crowd batch #{crowd.open_for_people.pk} waits for worker1 and worker2 "
+                          f"({crowd.open_for_people.collection.items.filter(is_gold=False).count()} items, "
+                          "4 onboarding golds first).")
 
 
 class _Raw:
