@@ -88,6 +88,7 @@ class CollectionViewSet(ScopedViewSet):
 class WorkerSkillViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-arg]
     """Workers' accuracy per concept, with its interval and status; managers pause/resume."""
 
+    resource = "worker_skill"
     queryset = WorkerSkill.objects.select_related("worker", "concept")
     serializer_class = WorkerSkillSerializer
 
@@ -114,6 +115,7 @@ class WorkerSkillViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-ar
 class DecisionViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-arg]
     """Every aggregated label as decided, with the answers and accuracies it came from."""
 
+    resource = "decision"
     queryset = Decision.objects.select_related("collection")
     serializer_class = DecisionSerializer
 

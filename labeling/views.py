@@ -150,7 +150,13 @@ class ScopedViewSet(viewsets.ModelViewSet):  # type: ignore[type-arg]
     def _check_parent_fixed(self, serializer: BaseSerializer[Any], instance: Model) -> None:
         parent = permissions.POLICY[self.resource].parent
         data = serializer.validated_data  # type: ignore[union-attr]
-        if parent and parent in data and getattr(data[parent], "pk", data[parent]) != getattr(instance, f"{parent}_id"):
+        if parent and parent in data:
+            moved = getattr(data[parent], "pk", data[parent]) != getattr(instance, f"{parent}_id")
+        else:  # a read-only parent: DRF would drop it silently, so say it cannot change
+            raw = getattr(serializer, "initial_data", {})
+            moved = bool(parent) and isinstance(raw, dict) and parent in raw \
+                and str(raw[parent]) != str(getattr(instance, f"{parent}_id"))
+        if moved:
             noun = self.resource.replace("_", " ")
             raise ValidationError({parent: f"A {noun} cannot move to another {parent}; create a new one there."})
 

@@ -197,6 +197,9 @@ MOVES: dict[str, tuple[int, ...]] = {
     "labels": (400, 403, 404, 403, 404, 401),
     "model-versions": (405, 405, 405, 405, 405, 401),
     "jobs": (405, 405, 405, 405, 405, 401),
+    "collections": (400, 403, 404, 400, 404, 401),
+    "worker-skills": (405, 405, 405, 405, 405, 401),
+    "decisions": (405, 405, 405, 405, 405, 401),
 }
 MOVE_CASES = [(res, target, role, codes[i]) for res, codes in MOVES.items() for target in ("theirs", "foreign")
               for i, role in enumerate(ROLES)]
@@ -220,13 +223,16 @@ def instance_at(world: World, prefix: str) -> Any:
 
 
 def foreign_targets(world: World) -> dict[type, Any]:
+    from aggregation.models import Collection
     from labeling.models import Assignment, Batch, Concept, Item, Pool, Project
 
     pool = Pool.objects.create(project=world.birds, name="herons", source=world.pool.source)
     batch = Batch.objects.create(concept=world.other_concept, kind="crowd", created_by=world.oli)
     item = Item.objects.create(pool=pool, key="heron.png")
     assignment = Assignment.objects.create(batch=batch, item=item, assignee=world.oli)
-    return {Project: world.birds, Pool: pool, Concept: world.other_concept, Batch: batch, Assignment: assignment}
+    collection = Collection.objects.create(batch=batch, method="mv", onboarding=0, gold_rate=0.0)
+    return {Project: world.birds, Pool: pool, Concept: world.other_concept, Batch: batch, Assignment: assignment,
+            Collection: collection}
 
 
 def test_it_lists_a_move_for_every_resource_with_a_parent() -> None:
@@ -311,7 +317,8 @@ def reference_value(pk: int, nested: Any) -> Any:
     return [row]
 
 
-REFERENCE_CASES = [prefix for prefix in MOVES if prefix not in ("answers", "model-versions", "jobs")]
+REFERENCE_CASES = [prefix for prefix in MOVES
+                   if prefix not in ("answers", "model-versions", "jobs", "worker-skills", "decisions")]
 
 
 @pytest.mark.parametrize("resource", REFERENCE_CASES)
