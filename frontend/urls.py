@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from frontend import views
+from frontend import crowd_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -9,5 +9,6 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("projects/<int:pk>/", views.project_page, name="project"),
     path("concepts/<int:pk>/studio/", views.studio_page, name="studio"),
+    path("work/<int:pk>/", crowd_views.work_page, name="crowd-work-page"),
     path("healthz", views.healthz, name="healthz"),
 ]
