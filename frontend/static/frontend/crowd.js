@@ -13,6 +13,7 @@ const HOLD = 2;
 const POLL_MS = 20000;  // fallback when the work stream is quiet: "no more work" is re-checked
 const SEEN_KEY = `crowd-instructions-seen-${batchId}`;
 const WAITING = new Set(["no_work", "paused"]);
+const NO_POLL = new Set(["failed", "finished", "error", "loading"]);  // nothing to ask for (yet)
 
 const state = {
   status: "loading",
@@ -274,8 +275,11 @@ new EventStream("/ws/work/", (event) => {
   $("stream-label").textContent = { live: "live", reconnecting: "reconnecting…", refused: "offline" }[stream] || stream;
 });
 
+// Also when nothing is on screen and nothing is on its way (e.g. the server still holds a
+// lease whose answer it refused): ask again now and then rather than wait forever.
 setInterval(() => {
-  if (WAITING.has(state.status) && !state.queue.length) refresh();
+  const idle = !state.queue.length && state.pending === 0 && !NO_POLL.has(state.status);
+  if (idle || (WAITING.has(state.status) && !state.queue.length)) refresh();
 }, POLL_MS);
 
 refresh().then(() => { root.dataset.ready = "1"; });
