@@ -67,6 +67,7 @@ async function fetchLeases() {
   for (;;) {
     try {
       apply(await api("POST", "/api/crowd/next/", { batch: batchId, hold: HOLD }));
+      if (delay > 1000) say("Connection back.");
       return;
     } catch (error) {
       if (!isNetworkError(error)) {
