@@ -56,8 +56,9 @@ function openTemplate(template) {
   renderPicker();
   renderExamples();
   if (template) preview(template.id);
-  else $("template-preview").replaceChildren(el("p", { class: "muted" },
-    "Save the instructions to see them as a worker will."));
+  else $("template-preview").replaceChildren(el("p", { class: "muted" }, canAuthor
+    ? "Save the instructions to see them as a worker will."
+    : "No instructions yet: the concept's expert writes them."));
 }
 
 async function loadLabels() {
