@@ -86,7 +86,7 @@ def create_crowd_batch(*, concept: Concept, items: list[int], user: Any, setting
         batch = Batch.objects.create(
             concept=concept, kind=BatchKind.CROWD, selection=selection, selection_params=params or {},
             template=template_for(concept, template, user), cohort=cohort, assessment_set=gold, created_by=user)
-        collection = Collection.objects.create(batch=batch, **settings.__dict__)
+        collection = Collection.objects.create(batch=batch, n_golds=len(gold_items), **settings.__dict__)
         rows = [CollectionItem(collection=collection, item_id=item_id, position=i) for i, item_id in enumerate(work)]
         rows += [CollectionItem(collection=collection, item_id=item_id, position=len(work) + i, is_gold=True,
                                 expected=expected) for i, (item_id, expected) in enumerate(gold_items.items())]

@@ -28,22 +28,22 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, QuerySet, Subquery, Value, When
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Abs, Coalesce, Greatest, Least
 from django.utils import timezone
 
 from aggregation import skills
 from aggregation.models import Collection, CollectionItem, Policy, WorkerSkill
 from labeling.choices import AssignmentStatus, BatchKind, BatchStatus, Role
-from labeling.models import Answer, Assignment, Batch, Membership
+from labeling.models import Assignment, Batch, Membership
 
 #: Most leases a worker holds at once in a batch: the one on screen and the preloaded next.
 MAX_HELD = 2
 #: Candidates locked per attempt; a few, so concurrent workers spread over the queue.
 CANDIDATES = 8
 #: Below this many answers left in the budget the collection row is locked while leasing,
-#: so concurrent leases cannot overspend it (above it, no realistic number of concurrent
-#: requests can: the database pool bounds them well under this).
+#: so concurrent leases cannot overspend it (above it, concurrent requests cannot either:
+#: the database connection pool bounds them far below this).
 BUDGET_LOCK_MARGIN = 256
 
 
@@ -82,29 +82,37 @@ def next_tasks(worker: Any, batch: Batch, hold: int = MAX_HELD) -> Lease:
 def _next_locked(worker: Any, batch: Batch, collection: Collection, hold: int) -> Lease:
     now = timezone.now()
     skill = skills.skill_of(batch.concept_id, worker, batch.cohort_id, lock=True)
-    golds = collection.items.filter(is_gold=True).count()
+    golds = collection.n_golds
     if skills.settle_onboarding(skill, collection, golds):
         skill.save(update_fields=["status", "updated_at"])
-    held = list(_held(worker, batch, now))
+    if batch.status == BatchStatus.CLOSED:
+        return Lease("finished", "This batch is closed. Thank you!")
+    held = list(_held(worker, batch, collection, now))
     blocked = _blocked(skill, collection, batch, held)
     if blocked is not None:
         return blocked
     onboarding = skill.status == WorkerSkill.Status.ONBOARDING
+    given = Assignment.objects.filter(batch=batch, assignee=worker).count()  # leases so far, for positions
     while len(held) < hold:
         if batch.status == BatchStatus.CLOSED or collection.status == Collection.Status.FINISHED:
             break
-        item = _pick(worker, batch, collection, skill, golds, len(held), now)
+        item = _pick(worker, batch, collection, skill, given, now)
         if item is None:
             break
-        held.append(_lease(worker, batch, item, now, collection.lease_seconds))
+        held.append(_lease(worker, batch, item, now, collection.lease_seconds, given))
+        given += 1
         if onboarding:
             break  # onboarding golds one at a time: the next depends on how many counted
     return _lease_state(skill, collection, golds, held)
 
 
-def _held(worker: Any, batch: Batch, now: Any) -> QuerySet[Assignment]:
+def _held(worker: Any, batch: Batch, collection: Collection, now: Any) -> QuerySet[Assignment]:
+    """The worker's unexpired leases, less those on items finished meanwhile (an answer to
+    them would be refused: they are dropped, not shown)."""
+    finished = collection.items.filter(item_id=OuterRef("item_id"), is_gold=False, status=CollectionItem.Status.DONE)
     return (Assignment.objects.filter(batch=batch, assignee=worker, status=AssignmentStatus.OPEN, expires_at__gt=now)
-            .select_related("item", "batch__template").order_by("expires_at", "id"))
+            .exclude(Exists(finished))
+            .select_related("item", "assignee", "batch__template").order_by("expires_at", "id"))
 
 
 def _blocked(skill: WorkerSkill, collection: Collection, batch: Batch, held: list[Assignment]) -> Lease | None:
@@ -131,24 +139,21 @@ def _lease_state(skill: WorkerSkill, collection: Collection, golds: int, held: l
     return Lease("no_work", "No more work for you in this batch right now; new work will appear here.")
 
 
-def _lease(worker: Any, batch: Batch, item: CollectionItem, now: Any, seconds: int) -> Assignment:
+def _lease(worker: Any, batch: Batch, item: CollectionItem, now: Any, seconds: int, position: int) -> Assignment:
     expires = now + timedelta(seconds=seconds)
-    sequence = Assignment.objects.filter(batch=batch, assignee=worker).count()
     assignment, created = Assignment.objects.get_or_create(
-        batch=batch, item_id=item.item_id, assignee=worker,
-        defaults={"position": sequence, "expires_at": expires})
-    if not created:  # the worker's own expired lease on this item: take it up again
+        batch=batch, item_id=item.item_id, assignee=worker, defaults={"position": position, "expires_at": expires})
+    if not created:  # a lease this worker let expire, given again (cannot happen through _pick)
         Assignment.objects.filter(pk=assignment.pk).update(expires_at=expires)
-        assignment.expires_at = expires
-    return Assignment.objects.select_related("item", "batch__template").get(pk=assignment.pk)
+    return Assignment.objects.select_related("item", "assignee", "batch__template").get(pk=assignment.pk)
 
 
-def _pick(worker: Any, batch: Batch, collection: Collection, skill: WorkerSkill, golds: int, held: int,
+def _pick(worker: Any, batch: Batch, collection: Collection, skill: WorkerSkill, given: int,
           now: Any) -> CollectionItem | None:
     if skill.status == WorkerSkill.Status.ONBOARDING:
-        return _pick_gold(worker, batch, collection, now)
-    if golds and _gold_turn(collection, worker, batch):
-        gold = _pick_gold(worker, batch, collection, now)
+        return _pick_gold(worker, batch, collection)
+    if collection.n_golds and _gold_turn(collection, worker, given):
+        gold = _pick_gold(worker, batch, collection)
         if gold is not None:
             return gold
     if skill.status != WorkerSkill.Status.ACTIVE:
@@ -158,10 +163,9 @@ def _pick(worker: Any, batch: Batch, collection: Collection, skill: WorkerSkill,
     return _pick_work(worker, batch, collection, now)
 
 
-def _gold_turn(collection: Collection, worker: Any, batch: Batch) -> bool:
+def _gold_turn(collection: Collection, worker: Any, given: int) -> bool:
     """Seeded per (collection, worker, lease number): reproducible, independent of timing."""
-    sequence = Assignment.objects.filter(batch=batch, assignee=worker).count()
-    return random.Random(f"{collection.seed}:{collection.pk}:{worker.pk}:{sequence}").random() < collection.gold_rate
+    return random.Random(f"{collection.seed}:{collection.pk}:{worker.pk}:{given}").random() < collection.gold_rate
 
 
 def _seen_items(worker: Any, batch: Batch) -> QuerySet[Assignment]:
@@ -170,7 +174,7 @@ def _seen_items(worker: Any, batch: Batch) -> QuerySet[Assignment]:
                                      batch__kind=BatchKind.CROWD, item_id=OuterRef("item_id"))
 
 
-def _pick_gold(worker: Any, batch: Batch, collection: Collection, now: Any) -> CollectionItem | None:
+def _pick_gold(worker: Any, batch: Batch, collection: Collection) -> CollectionItem | None:
     candidates = (collection.items.filter(is_gold=True).exclude(Exists(_seen_items(worker, batch)))
                   .order_by("position"))
     # Golds are offered in an order of their own per worker, so golds never line up across workers.
@@ -181,24 +185,25 @@ def _pick_gold(worker: Any, batch: Batch, collection: Collection, now: Any) -> C
     return CollectionItem.objects.get(pk=chosen)
 
 
+def active_leases(batch_id: int, now: Any) -> QuerySet[Assignment]:
+    """Open, unexpired leases of a batch (an index serves this: assignment_leases)."""
+    return Assignment.objects.filter(batch_id=batch_id, status=AssignmentStatus.OPEN, expires_at__gt=now)
+
+
 def _budget_left(collection: Collection, now: Any) -> bool:
+    """Work answers spent (the collection's counter) plus active work leases < budget."""
     if collection.budget is None:
         return True
-    left = collection.budget - _committed(collection, now)
-    if left > BUDGET_LOCK_MARGIN:
+    if _room_in_budget(collection, now) > BUDGET_LOCK_MARGIN:
         return True
-    Collection.objects.select_for_update().filter(pk=collection.pk).first()  # serialise the last leases
-    return collection.budget - _committed(collection, now) > 0
+    locked = Collection.objects.select_for_update().get(pk=collection.pk)  # serialise the last leases
+    return _room_in_budget(locked, now) > 0
 
 
-def _committed(collection: Collection, now: Any) -> int:
-    """Work answers spent plus active leases on work items, counted now."""
-    spent = Answer.objects.filter(assignment__batch_id=collection.batch_id, retracted_at__isnull=True,
-                                  assignment__item_id__in=collection.items.filter(is_gold=False).values("item_id"))
-    leased = Assignment.objects.filter(batch_id=collection.batch_id, status=AssignmentStatus.OPEN,
-                                       expires_at__gt=now,
-                                       item_id__in=collection.items.filter(is_gold=False).values("item_id"))
-    return spent.count() + leased.count()
+def _room_in_budget(collection: Collection, now: Any) -> int:
+    gold_items = collection.items.filter(is_gold=True).values("item_id")
+    leased = active_leases(collection.batch_id, now).exclude(item_id__in=gold_items).count()
+    return int(collection.budget or 0) - collection.spent - leased
 
 
 def _wanted(collection: Collection) -> Any:
@@ -208,32 +213,35 @@ def _wanted(collection: Collection) -> Any:
     return Least(Value(collection.kappa) - F("n_answers"), first)
 
 
-def _work_queue(worker: Any, batch: Batch, collection: Collection, now: Any) -> QuerySet[CollectionItem]:
+def _work_queues(worker: Any, batch: Batch, collection: Collection, now: Any) -> list[QuerySet[CollectionItem]]:
+    """The open work items this worker may be given, as the policy orders them: two
+    queues, each served by an index (fresh items by position; started ones are few)."""
     leases = (Assignment.objects.filter(batch_id=collection.batch_id, item_id=OuterRef("item_id"),
                                         status=AssignmentStatus.OPEN, expires_at__gt=now)
               .order_by().values("item_id").annotate(n=Count("pk")).values("n"))
-    queue = (collection.items.filter(is_gold=False, status=CollectionItem.Status.OPEN, n_answers__lt=collection.kappa)
-             .exclude(Exists(_seen_items(worker, batch))).exclude(item__flagged_broken=True)
-             .annotate(leased=Coalesce(Subquery(leases, output_field=IntegerField()), Value(0)))
-             .filter(leased__lt=_wanted(collection)))
-    if collection.policy == Policy.UNCERTAINTY:
-        fresh = Case(When(n_answers=0, then=Value(0)), default=Value(1), output_field=IntegerField())
-        return queue.annotate(fresh=fresh, margin=Abs(F("posterior_yes") - 0.5)).order_by(
-            "fresh", "margin", "n_answers", "position")
-    started = Case(When(n_answers__gt=0, then=Value(0)), default=Value(1), output_field=IntegerField())
-    return queue.annotate(started=started).order_by("started", "position")
+    base = (collection.items.filter(is_gold=False, status=CollectionItem.Status.OPEN, n_answers__lt=collection.kappa)
+            .exclude(Exists(_seen_items(worker, batch))).exclude(item__flagged_broken=True)
+            .annotate(leased=Coalesce(Subquery(leases, output_field=IntegerField()), Value(0)))
+            .filter(leased__lt=_wanted(collection)))
+    fresh = base.filter(n_answers=0).order_by("position")
+    started = base.filter(n_answers__gt=0)
+    if collection.policy == Policy.UNCERTAINTY:  # every item once, then the most uncertain
+        return [fresh, started.annotate(margin=Abs(F("posterior_yes") - 0.5)).order_by("margin", "n_answers",
+                                                                                       "position")]
+    return [started.order_by("position"), fresh]  # finish what was started, in queue order
 
 
 def _pick_work(worker: Any, batch: Batch, collection: Collection, now: Any) -> CollectionItem | None:
-    queue = _work_queue(worker, batch, collection, now)
-    locked = queue.select_for_update(skip_locked=True, of=("self",)) if connection.vendor == "postgresql" else queue
-    for _ in range(4):
-        candidates = list(locked[:CANDIDATES])
-        if not candidates:
-            return None
-        for candidate in candidates:
-            if _has_room(candidate, collection, now):
-                return candidate
+    postgres = connection.vendor == "postgresql"
+    for queue in _work_queues(worker, batch, collection, now):
+        locked = queue.select_for_update(skip_locked=True, of=("self",)) if postgres else queue
+        for _ in range(4):
+            candidates = list(locked[:CANDIDATES])
+            if not candidates:
+                break
+            for candidate in candidates:
+                if _has_room(candidate, collection, now):
+                    return candidate
     return None
 
 
@@ -242,7 +250,6 @@ def _has_room(item: CollectionItem, collection: Collection, now: Any) -> bool:
     fresh = CollectionItem.objects.get(pk=item.pk)
     if fresh.status != CollectionItem.Status.OPEN or fresh.n_answers >= collection.kappa:
         return False
-    leases = Assignment.objects.filter(batch_id=collection.batch_id, item_id=item.item_id,
-                                       status=AssignmentStatus.OPEN, expires_at__gt=now).count()
+    leases = active_leases(collection.batch_id, now).filter(item_id=item.item_id).count()
     wanted = min(collection.kappa - fresh.n_answers, max(collection.overlap - fresh.n_answers, 1))
     return leases < wanted

@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import F
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -44,12 +45,17 @@ def on_answer(sender: Any, answer: Answer, assignment: Assignment, **_: Any) -> 
     collection = Collection.objects.filter(batch_id=assignment.batch_id).first()
     if collection is None:
         return
-    item = CollectionItem.objects.select_for_update().get(collection=collection, item_id=assignment.item_id)
+    rows = CollectionItem.objects.select_related("item")
+    locked = rows.select_for_update(of=("self",)) if connection.vendor == "postgresql" else rows.select_for_update()
+    item = locked.filter(collection=collection, item_id=assignment.item_id).first()
+    if item is None:
+        return  # assigned by hand outside the collection's queue: an answer, not crowd collection
     if item.is_gold:
         _gold_answer(collection, item, answer, assignment)
         return
     _refuse_if_full(collection, item)
     step(collection, item)
+    _count_spent(collection)
 
 
 @receiver(answer_retracted, dispatch_uid="aggregation.live.on_retract")
@@ -61,7 +67,7 @@ def on_retract(sender: Any, answer: Answer, assignment: Assignment, **_: Any) ->
 def _gold_answer(collection: Collection, item: CollectionItem, answer: Answer, assignment: Assignment) -> None:
     batch = assignment.batch
     skill = skills.skill_of(batch.concept_id, answer.worker, batch.cohort_id, lock=True)
-    golds = collection.items.filter(is_gold=True).count()
+    golds = collection.n_golds
     onboarding = skill.status == skill.Status.ONBOARDING
     assert item.expected is not None
     skills.record_gold_answer(skill, answer.value, item.expected, collection, onboarding=onboarding,
@@ -71,12 +77,16 @@ def _gold_answer(collection: Collection, item: CollectionItem, answer: Answer, a
 def _refuse_if_full(collection: Collection, item: CollectionItem) -> None:
     if item.status == CollectionItem.Status.DONE or item.n_answers >= collection.kappa:
         raise Conflict("This item needs no more answers (your lease had expired). Ask for your next task.")
+
+
+def _count_spent(collection: Collection) -> None:
+    """One more work answer on the collection's counter, refused past the budget. Done
+    last in the answer's transaction, so the collection row is locked only until commit."""
+    counted = Collection.objects.filter(pk=collection.pk)
     if collection.budget is not None:
-        spent = Answer.objects.filter(
-            assignment__batch_id=collection.batch_id, retracted_at__isnull=True,
-            assignment__item_id__in=collection.items.filter(is_gold=False).values("item_id")).count()
-        if spent > collection.budget:  # this answer is already counted in ``spent``
-            raise Conflict("This batch's budget is spent (your lease had expired).")
+        counted = counted.filter(spent__lt=collection.budget)
+    if not counted.update(spent=F("spent") + 1):
+        raise Conflict("This batch's budget is spent (your lease had expired).")
 
 
 def _answers_of(collection: Collection, item: CollectionItem) -> list[tuple[int, int, str]]:
@@ -86,9 +96,9 @@ def _answers_of(collection: Collection, item: CollectionItem) -> list[tuple[int,
                 .values_list("id", "worker_id", "value"))
 
 
-def workers_left(collection: Collection, item: CollectionItem, now: Any) -> int:
-    """Workers who could still be asked about the item, plus those holding a lease on it
-    now (their answers are on the way): 0 means nobody will ever answer it again."""
+def anyone_left(collection: Collection, item: CollectionItem, now: Any) -> bool:
+    """Whether a worker could still be asked about the item, or holds a lease on it now
+    (their answer is on the way): False means nobody will ever answer it again."""
     batch = collection.batch
     people = get_user_model().objects.filter(memberships__project_id=batch.concept.project_id,
                                              memberships__role=Role.WORKER)
@@ -100,7 +110,7 @@ def workers_left(collection: Collection, item: CollectionItem, now: Any) -> int:
                                          status__in=(WorkerSkill.Status.FAILED, WorkerSkill.Status.PAUSED))
     fresh = people.exclude(pk__in=given.values("assignee_id")).exclude(pk__in=blocked.values("worker_id"))
     pending = given.filter(batch_id=batch.pk, status=AssignmentStatus.OPEN, expires_at__gt=now)
-    return fresh.distinct().count() + pending.count()
+    return pending.exists() or fresh.exists()
 
 
 def step(collection: Collection, item: CollectionItem) -> CollectionItem:
@@ -119,7 +129,7 @@ def step(collection: Collection, item: CollectionItem) -> CollectionItem:
         reason = "kappa"
     if item.item.flagged_broken:
         reason = "broken"
-    elif reason == "open" and workers_left(collection, item, timezone.now()) == 0:
+    elif reason == "open" and not anyone_left(collection, item, timezone.now()):
         reason = "no_workers"
     item.n_answers, item.n_votes = len(answers), len(votes)
     item.posterior_yes = float(decided.posterior[YES]) if votes else None

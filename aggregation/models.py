@@ -52,6 +52,8 @@ class Collection(models.Model):
     pause_bar = models.FloatField(default=0.6, help_text="Paused when the 95% interval lies wholly below it.")
     seed = models.PositiveIntegerField(default=0, help_text="Tie-breaking and gold-mixing seed.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    n_golds = models.PositiveIntegerField(default=0, help_text="Gold items of the batch (fixed at creation).")
+    spent = models.PositiveIntegerField(default=0, help_text="Work answers stored so far (golds not counted).")
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -13,6 +13,7 @@ from aggregation.collection import LIVE_METHODS, CrowdSettings
 from aggregation.engine import METHODS
 from aggregation.models import Collection, Decision, Policy, WorkerSkill
 from aggregation.progress import collection_progress
+from labeling.inputs import MAX_ID, ModelSerializer
 from labeling.serializers import AssignmentSerializer
 
 SETTINGS_FIELDS = ["method", "policy", "tau", "kappa", "overlap", "budget", "gold_rate", "price", "lease_seconds",
@@ -47,7 +48,7 @@ class CrowdSettingsSerializer(serializers.Serializer[CrowdSettings]):
         return CrowdSettings(**data)
 
 
-class CollectionSerializer(serializers.ModelSerializer[Collection]):
+class CollectionSerializer(ModelSerializer):
     """A crowd batch's settings (editable by its concept's owner or a manager) and progress."""
 
     concept = serializers.IntegerField(source="batch.concept_id", read_only=True)
@@ -87,7 +88,7 @@ class LeaseSerializer(serializers.Serializer[Any]):
 
 
 class NextInput(serializers.Serializer[Any]):
-    batch = serializers.IntegerField(min_value=1)
+    batch = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     hold = serializers.IntegerField(min_value=1, max_value=2, default=2,
                                     help_text="Leases to hold: the task on screen and the next one, preloaded.")
 
@@ -96,7 +97,7 @@ class ReaggregateInput(serializers.Serializer[Any]):
     method = serializers.ChoiceField(choices=sorted(METHODS), default="dawid-skene")
 
 
-class WorkerSkillSerializer(serializers.ModelSerializer[WorkerSkill]):
+class WorkerSkillSerializer(ModelSerializer):
     username = serializers.CharField(source="worker.username", read_only=True)
     mle = serializers.FloatField(read_only=True)
 
@@ -108,7 +109,7 @@ class WorkerSkillSerializer(serializers.ModelSerializer[WorkerSkill]):
         read_only_fields = fields
 
 
-class DecisionSerializer(serializers.ModelSerializer[Decision]):
+class DecisionSerializer(ModelSerializer):
     batch = serializers.IntegerField(source="collection.batch_id", read_only=True)
 
     class Meta:

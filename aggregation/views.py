@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import MethodNotAllowed, NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -68,7 +68,7 @@ class CollectionViewSet(ScopedViewSet):
     filter_params = {"batch": "batch_id", "concept": "batch__concept_id"}
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        raise NotFound("Crowd batches are made with POST /api/concepts/{id}/crowd-batches/.")
+        raise MethodNotAllowed("POST", "Crowd batches are made with POST /api/concepts/{id}/crowd-batches/.")
 
     @extend_schema(request=ReaggregateInput, responses={202: JobSerializer},
                    summary="Re-aggregate the whole batch with any method (a job); earlier decisions stay")

@@ -1,5 +1,7 @@
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import path
+from django.views.generic import RedirectView
 
 from frontend import crowd_views, views
 
@@ -11,4 +13,6 @@ urlpatterns = [
     path("concepts/<int:pk>/studio/", views.studio_page, name="studio"),
     path("work/<int:pk>/", crowd_views.work_page, name="crowd-work-page"),
     path("healthz", views.healthz, name="healthz"),
+    # Browsers ask for /favicon.ico whatever the page links to.
+    path("favicon.ico", RedirectView.as_view(url=static("frontend/favicon.ico"), permanent=True)),
 ]

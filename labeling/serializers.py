@@ -1,5 +1,7 @@
-"""API representations. Serializers validate shape and same-project consistency; access
-rules live in ``labeling.permissions``, state changes in ``labeling.services``."""
+"""API representations. Serializers validate shape; access rules (and that nothing refers
+across projects) live in ``labeling.permissions`` and ``ScopedViewSet``, state changes in
+``labeling.services``. Every serializer derives from ``labeling.inputs.ModelSerializer``
+(strict ids, integer bounds, single-line names)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from labeling.choices import AnswerValue, Role
+from labeling.inputs import MAX_ID, ModelSerializer, StrictPrimaryKeyRelatedField
 from labeling.models import (
     Answer,
     AssessmentItem,
@@ -30,11 +33,10 @@ from labeling.models import (
 User = get_user_model()
 MAX_PHRASES = 50
 MAX_PHRASE_LENGTH = 200
-
-
-def _same_project(field: str, project_id: int, other_project_id: int) -> None:
-    if project_id != other_project_id:
-        raise serializers.ValidationError({field: "Belongs to another project."})
+# Every assignment of a template's batch carries all its examples: a handful teaches the
+# task (the paper's templates have a few); thousands would make each assignment megabytes.
+MAX_EXAMPLES = 50
+MAX_ASSESSMENT_ITEMS = 10_000
 
 
 def default_question(concept: Concept) -> str:
@@ -46,7 +48,7 @@ def image_url(item: Item) -> str:
     return reverse("item-image", args=[item.pk])
 
 
-class ProjectSerializer(serializers.ModelSerializer[Project]):
+class ProjectSerializer(ModelSerializer):
     my_roles = serializers.SerializerMethodField()
 
     class Meta:
@@ -58,7 +60,7 @@ class ProjectSerializer(serializers.ModelSerializer[Project]):
         return sorted(m.role for m in project.memberships.all() if m.user_id == user.pk)
 
 
-class MembershipSerializer(serializers.ModelSerializer[Membership]):
+class MembershipSerializer(ModelSerializer):
     username = serializers.SlugRelatedField(source="user", slug_field="username", queryset=User.objects.all())
 
     class Meta:
@@ -66,7 +68,7 @@ class MembershipSerializer(serializers.ModelSerializer[Membership]):
         fields = ["id", "project", "username", "role", "created_at"]
 
 
-class CohortSerializer(serializers.ModelSerializer[Cohort]):
+class CohortSerializer(ModelSerializer):
     workers = serializers.SlugRelatedField(
         many=True, slug_field="username", queryset=User.objects.all(), required=False
     )
@@ -98,14 +100,23 @@ def _phrases(value: list[Any], field: str) -> list[str]:
     return list(dict.fromkeys(cleaned))
 
 
-class ConceptSerializer(serializers.ModelSerializer[Concept]):
+class ConceptSerializer(ModelSerializer):
     owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    can_write = serializers.SerializerMethodField(
+        help_text="Whether the requester may work this concept (train, run rounds, edit): the pages show "
+                  "or hide the expert's buttons by it, the rule being labeling.permissions.")
 
     class Meta:
         model = Concept
         fields = ["id", "project", "owner", "name", "description", "positive_phrases",
-                  "negative_phrases", "all_positive_phrases", "created_at"]
+                  "negative_phrases", "all_positive_phrases", "can_write", "created_at"]
         read_only_fields = ["all_positive_phrases"]
+
+    def get_can_write(self, concept: Concept) -> bool:
+        from labeling import permissions
+
+        request = self.context.get("request")
+        return request is not None and permissions.can_write("concept", request.user, concept.project, concept)
 
     def validate_name(self, value: str) -> str:
         if not value.strip():
@@ -119,8 +130,6 @@ class ConceptSerializer(serializers.ModelSerializer[Concept]):
         return _phrases(value, "negative_phrases")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if self.instance is not None and "project" in attrs and attrs["project"] != self.instance.project:
-            raise serializers.ValidationError({"project": "A concept cannot move to another project."})
         positives = {p.lower() for p in attrs.get("positive_phrases", [])}
         both = [p for p in attrs.get("negative_phrases", []) if p.lower() in positives]
         if both:
@@ -128,7 +137,7 @@ class ConceptSerializer(serializers.ModelSerializer[Concept]):
         return attrs
 
 
-class PoolSerializer(serializers.ModelSerializer[Pool]):
+class PoolSerializer(ModelSerializer):
     item_count = serializers.IntegerField(source="items.count", read_only=True)
 
     class Meta:
@@ -148,28 +157,29 @@ class PoolSerializer(serializers.ModelSerializer[Pool]):
         return known_encoder(value)
 
 
-class ItemSerializer(serializers.ModelSerializer[Item]):
+class ItemSerializer(ModelSerializer):
     image_url = serializers.SerializerMethodField()
 
     class Meta:
         model = Item
         fields = ["id", "pool", "key", "row", "flagged_broken", "image_url"]
         read_only_fields = ["flagged_broken"]
+        extra_kwargs = {"row": {"min_value": 0}}
 
     def get_image_url(self, item: Item) -> str:
         return image_url(item)
 
 
-class TemplateExampleSerializer(serializers.ModelSerializer[TemplateExample]):
+class TemplateExampleSerializer(ModelSerializer):
     class Meta:
         model = TemplateExample
         fields = ["id", "item", "is_positive", "note", "is_test"]
 
 
-class TaskTemplateSerializer(serializers.ModelSerializer[TaskTemplate]):
+class TaskTemplateSerializer(ModelSerializer):
     """For experts and managers: includes the expected answers of every example."""
 
-    examples = TemplateExampleSerializer(many=True, required=False)
+    examples = TemplateExampleSerializer(many=True, required=False, max_length=MAX_EXAMPLES)
     question = serializers.CharField(max_length=500, required=False,
                                      help_text='Default: Is this an image of "<concept>"?')
 
@@ -181,8 +191,6 @@ class TaskTemplateSerializer(serializers.ModelSerializer[TaskTemplate]):
         concept = attrs.get("concept") or self.instance.concept  # type: ignore[union-attr]
         if self.instance is None and not (attrs.get("question") or "").strip():
             attrs["question"] = default_question(concept)
-        for example in attrs.get("examples", []):
-            _same_project("examples", concept.project_id, example["item"].pool.project_id)
         return attrs
 
     def create(self, validated_data: dict[str, Any]) -> TaskTemplate:
@@ -200,26 +208,22 @@ class TaskTemplateSerializer(serializers.ModelSerializer[TaskTemplate]):
         return instance
 
 
-class AssessmentItemSerializer(serializers.ModelSerializer[AssessmentItem]):
+class AssessmentItemSerializer(ModelSerializer):
     class Meta:
         model = AssessmentItem
         fields = ["item", "expected"]
 
 
-class AssessmentSetSerializer(serializers.ModelSerializer[AssessmentSet]):
-    items = AssessmentItemSerializer(many=True, required=False)
+class AssessmentSetSerializer(ModelSerializer):
+    items = AssessmentItemSerializer(many=True, required=False, max_length=MAX_ASSESSMENT_ITEMS)
 
     class Meta:
         model = AssessmentSet
         fields = ["id", "concept", "name", "items", "cohorts", "created_at"]
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        concept = attrs.get("concept") or self.instance.concept  # type: ignore[union-attr]
-        for cohort in attrs.get("cohorts", []):
-            _same_project("cohorts", concept.project_id, cohort.project_id)
         seen: set[int] = set()
         for entry in attrs.get("items", []):
-            _same_project("items", concept.project_id, entry["item"].pool.project_id)
             if entry["item"].pk in seen:
                 raise serializers.ValidationError({"items": f"Item {entry['item'].pk} is listed twice."})
             seen.add(entry["item"].pk)
@@ -243,11 +247,12 @@ class AssessmentSetSerializer(serializers.ModelSerializer[AssessmentSet]):
 
 
 class BuildAssessmentInput(serializers.Serializer[Any]):
-    concept = serializers.PrimaryKeyRelatedField(queryset=Concept.objects.all())
+    concept = StrictPrimaryKeyRelatedField(queryset=Concept.objects.all())
     name = serializers.CharField(max_length=200)
-    size = serializers.IntegerField(min_value=2, max_value=10_000, required=False,
+    size = serializers.IntegerField(min_value=2, max_value=MAX_ASSESSMENT_ITEMS, required=False,
                                     help_text="A balanced draw: size // 2 yes and the rest no labels.")
-    items = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=10_000,
+    items = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False,
+                                  max_length=MAX_ASSESSMENT_ITEMS,
                                   help_text="Hand-picked items, each labelled by the expert.")
     seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
 
@@ -257,7 +262,7 @@ class BuildAssessmentInput(serializers.Serializer[Any]):
         return attrs
 
 
-class BatchSerializer(serializers.ModelSerializer[Batch]):
+class BatchSerializer(ModelSerializer):
     assignment_count = serializers.IntegerField(source="assignments.count", read_only=True)
 
     class Meta:
@@ -271,9 +276,6 @@ class BatchSerializer(serializers.ModelSerializer[Batch]):
             related = attrs.get(field)
             if related is not None and related.concept_id != concept.pk:
                 raise serializers.ValidationError({field: "Belongs to another concept."})
-        cohort = attrs.get("cohort")
-        if cohort is not None:
-            _same_project("cohort", concept.project_id, cohort.project_id)
         return attrs
 
 
@@ -301,7 +303,7 @@ def task_of(template: TaskTemplate) -> dict[str, Any]:
             "examples": examples}
 
 
-class AssignmentSerializer(serializers.ModelSerializer[Assignment]):
+class AssignmentSerializer(ModelSerializer):
     """Safe for every reader, workers included: no item keys, no gold, no other answers."""
 
     assignee = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.all())
@@ -319,12 +321,16 @@ class AssignmentSerializer(serializers.ModelSerializer[Assignment]):
 
     def get_task(self, assignment: Assignment) -> dict[str, Any] | None:
         template = assignment.batch.template
-        return None if template is None else task_of(template)
+        if template is None:
+            return None
+        # One task per template per response: a list of a batch's assignments shares it.
+        cache = self.context.setdefault("_tasks", {}) if isinstance(self.context, dict) else {}
+        if template.pk not in cache:
+            cache[template.pk] = task_of(template)
+        return dict(cache[template.pk])
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         batch = attrs.get("batch") or self.instance.batch  # type: ignore[union-attr]
-        item = attrs.get("item") or self.instance.item  # type: ignore[union-attr]
-        _same_project("item", batch.concept.project_id, item.pool.project_id)
         assignee = attrs.get("assignee")
         if assignee is not None and not Membership.objects.filter(
             project_id=batch.concept.project_id, user=assignee, role__in=[Role.WORKER, Role.EXPERT]
@@ -333,7 +339,7 @@ class AssignmentSerializer(serializers.ModelSerializer[Assignment]):
         return attrs
 
 
-class AnswerSerializer(serializers.ModelSerializer[Answer]):
+class AnswerSerializer(ModelSerializer):
     worker = serializers.SlugRelatedField(slug_field="username", read_only=True)
     seconds = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=86400)
 
@@ -346,7 +352,7 @@ class AnswerSerializer(serializers.ModelSerializer[Answer]):
         validators: list[Any] = []
 
 
-class LabelSerializer(serializers.ModelSerializer[Label]):
+class LabelSerializer(ModelSerializer):
     confidence = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
 
     class Meta:
@@ -354,9 +360,3 @@ class LabelSerializer(serializers.ModelSerializer[Label]):
         fields = ["id", "item", "concept", "value", "confidence", "source", "method", "created_at", "updated_at"]
         read_only_fields = ["source", "method"]
         validators: list[Any] = []
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        concept = attrs.get("concept") or self.instance.concept  # type: ignore[union-attr]
-        item = attrs.get("item") or self.instance.item  # type: ignore[union-attr]
-        _same_project("item", concept.project_id, item.pool.project_id)
-        return attrs

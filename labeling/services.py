@@ -41,6 +41,12 @@ def submit_answer(
     try:
         with transaction.atomic():
             locked = Assignment.objects.select_for_update().select_related("batch__concept").get(pk=assignment.pk)
+            # Concurrent replays all pass the check above, then queue on the lock: the
+            # first stores the answer, and each one after it must find that answer here
+            # (not an answered assignment, which would be a 409).
+            replay = _replayed(worker, client_id, assignment, value)
+            if replay is not None:
+                return replay, False
             _check_open(locked)
             answer = Answer.objects.create(
                 assignment=locked, worker=worker, value=value, client_id=client_id, seconds=seconds

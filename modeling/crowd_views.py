@@ -15,6 +15,7 @@ from aggregation.collection import CrowdBatchError, create_crowd_batch
 from aggregation.models import Collection
 from aggregation.serializers import CollectionSerializer, CrowdSettingsSerializer
 from labeling import permissions
+from labeling.inputs import MAX_ID
 from labeling.models import AssessmentSet, Batch, Cohort, Concept, Pool, TaskTemplate
 from modeling.crowd import crowd_items
 
@@ -23,17 +24,17 @@ MAX_ITEMS = 100_000
 
 
 class CrowdBatchInput(CrowdSettingsSerializer):
-    cohort = serializers.IntegerField(min_value=1, help_text="The cohort whose workers answer.")
-    template = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None,
+    cohort = serializers.IntegerField(min_value=1, max_value=MAX_ID, help_text="The cohort whose workers answer.")
+    template = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True, default=None,
                                         help_text="Default: the concept's latest template (made if none).")
-    assessment_set = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None,
+    assessment_set = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True, default=None,
                                               help_text="Gold items (default: the set attached to the cohort).")
     source = serializers.ChoiceField(choices=SOURCES, default="batch")
-    batch = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None,
+    batch = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True, default=None,
                                      help_text="source=batch: the round (expansion or AL) whose items to send.")
-    pool = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
+    pool = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True, default=None)
     size = serializers.IntegerField(min_value=1, max_value=MAX_ITEMS, default=100)
-    items = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False,
+    items = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False,
                                   max_length=MAX_ITEMS, default=list)
 
 

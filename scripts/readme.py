@@ -20,7 +20,7 @@ README = ROOT / "README.md"
 MARKER = "<!-- fragments: sections below come from docs/*.md -->"
 DOCS = [
     "expert_loop", "studio", "crowd", "encoders", "training", "evaluation", "aggregation",
-    "benchmarks", "libraries", "limitations",
+    "hardening", "benchmarks", "libraries", "limitations",
 ]
 
 

@@ -54,7 +54,8 @@ class Assignment(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["batch", "item", "assignee"], name="assignment_unique"),
         ]
-        indexes = [models.Index(fields=["assignee", "status"], name="assignment_todo")]
+        indexes = [models.Index(fields=["assignee", "status"], name="assignment_todo"),
+                   models.Index(fields=["batch", "status", "expires_at"], name="assignment_leases")]
 
 
 class Answer(models.Model):

@@ -102,3 +102,23 @@ def test_it_finishes_the_batch_and_says_so(api: Any, crowd: CrowdWorld) -> None:
     [collection] = api.get(f"/api/collections/?batch={batch}").json()["results"]
     assert collection["status"] == "finished"
     assert collection["progress"]["done"] == 2 and collection["progress"]["open"] == 0
+
+
+def test_it_drops_a_held_lease_whose_item_finished_meanwhile(api: Any, crowd: CrowdWorld) -> None:
+    batch = send_to_crowd(api, crowd, None, method="mv", onboarding=0, overlap=2, kappa=2, tau=0.5,
+                          items=[crowd.work[0].pk, crowd.work[1].pk])["batch"]
+    [mine] = next_tasks(api, crowd.workers[0], batch)["assignments"]
+    [theirs] = next_tasks(api, crowd.workers[1], batch)["assignments"]
+    assert mine["item"] == theirs["item"]  # overlap 2: both hold the first item
+    answer(api, crowd.workers[1], theirs["id"], "yes")  # one vote at tau .5: done
+    held = next_tasks(api, crowd.workers[0], batch, hold=2)["assignments"]
+    assert mine["id"] not in [a["id"] for a in held] and [a["item"] for a in held] == [crowd.work[1].pk]
+
+
+def test_it_says_a_closed_batch_is_finished(api: Any, crowd: CrowdWorld) -> None:
+    batch = send_to_crowd(api, crowd, None, method="mv", onboarding=0)["batch"]
+    assert next_tasks(api, crowd.workers[0], batch)["assignments"]
+    api.force_authenticate(crowd.ann)
+    assert api.patch(f"/api/batches/{batch}/", {"status": "closed"}, format="json").status_code == 200
+    lease = next_tasks(api, crowd.workers[0], batch)
+    assert lease["status"] == "finished" and lease["assignments"] == []
