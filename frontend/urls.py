@@ -3,7 +3,7 @@ from django.templatetags.static import static
 from django.urls import path
 from django.views.generic import RedirectView
 
-from frontend import views
+from frontend import crowd_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -11,6 +11,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("projects/<int:pk>/", views.project_page, name="project"),
     path("concepts/<int:pk>/studio/", views.studio_page, name="studio"),
+    path("work/<int:pk>/", crowd_views.work_page, name="crowd-work-page"),
     path("healthz", views.healthz, name="healthz"),
     # Browsers ask for /favicon.ico whatever the page links to.
     path("favicon.ico", RedirectView.as_view(url=static("frontend/favicon.ico"), permanent=True)),

@@ -8,7 +8,9 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
+from frontend.crowd_views import studio_crowd_context
 from labeling import permissions
+from labeling.choices import Role
 from labeling.models import Concept, Membership, Project
 
 
@@ -16,7 +18,8 @@ def home(request: HttpRequest) -> HttpResponse:
     memberships = []
     if request.user.is_authenticated:
         memberships = list(Membership.objects.filter(user=request.user).select_related("project"))
-    return render(request, "frontend/home.html", {"memberships": memberships})
+    is_worker = any(m.role == Role.WORKER for m in memberships)
+    return render(request, "frontend/home.html", {"memberships": memberships, "is_worker": is_worker})
 
 
 def _readable(resource: str, request: HttpRequest, project: Project) -> None:
@@ -38,7 +41,8 @@ def project_page(request: HttpRequest, pk: int) -> HttpResponse:
 def studio_page(request: HttpRequest, pk: int) -> HttpResponse:
     concept = get_object_or_404(Concept.objects.select_related("project", "owner"), pk=pk)
     _readable("concept", request, concept.project)
-    return render(request, "frontend/studio.html", {"concept": concept, "project": concept.project})
+    return render(request, "frontend/studio.html", {"concept": concept, "project": concept.project,
+                                                    **studio_crowd_context(request, concept)})
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

@@ -20,8 +20,9 @@ import urllib.request
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse, urlunparse
 
 import pytest
@@ -41,6 +42,7 @@ class LiveServer:
     url: str
     project: int
     images: Path
+    seed: dict[str, Any] = field(default_factory=dict)  # everything the seed printed
 
 
 def free_port() -> int:
@@ -98,18 +100,26 @@ def wait_until_up(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
 
 
 @pytest.fixture
-def live_server_asgi(tmp_path: Path) -> Iterator[LiveServer]:
+def browser_seed() -> list[str]:
+    """The seed module (and its arguments) that prepares the server's database; a test
+    module overrides this fixture to seed what it needs."""
+    return ["tests.browser.seed"]
+
+
+@pytest.fixture
+def live_server_asgi(tmp_path: Path, browser_seed: list[str]) -> Iterator[LiveServer]:
     images = extract_pool(tmp_path / "images")
     database_url, drop_database = own_database(tmp_path)
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DATABASE_URL": database_url,
            "AGILE_VAR_DIR": str(tmp_path / "var"), "AGILE_POOL_ROOTS": str(tmp_path / "images"),
-           "JOBS_BACKEND": "inprocess", "DEBUG": "1", "PYTHONUNBUFFERED": "1"}
+           "AGILE_BROWSER_IMAGES": str(images), "JOBS_BACKEND": "inprocess", "DEBUG": "1", "PYTHONUNBUFFERED": "1"}
     env.pop("POOLS_DIR", None)
     try:
-        seeded = subprocess.run([sys.executable, "-m", "tests.browser.seed"], check=False, cwd=ROOT, env=env,
+        seeded = subprocess.run([sys.executable, "-m", *browser_seed], check=False, cwd=ROOT, env=env,
                                 capture_output=True, text=True, timeout=600)
         assert seeded.returncode == 0, seeded.stderr[-4000:]
-        project = json.loads(seeded.stdout.strip().splitlines()[-1])["project"]
+        seed = json.loads(seeded.stdout.strip().splitlines()[-1])
+        project = seed["project"]
         port = free_port()
         log = tmp_path / "server.log"
         with log.open("wb") as out:
@@ -119,7 +129,7 @@ def live_server_asgi(tmp_path: Path) -> Iterator[LiveServer]:
         try:
             url = f"http://127.0.0.1:{port}"
             wait_until_up(f"{url}/healthz", server, log)
-            yield LiveServer(url=url, project=project, images=images)
+            yield LiveServer(url=url, project=project, images=images, seed=seed)
         finally:
             server.terminate()
             try:
@@ -132,15 +142,27 @@ def live_server_asgi(tmp_path: Path) -> Iterator[LiveServer]:
 
 
 @pytest.fixture
-def browser_page() -> Iterator[object]:
+def chromium() -> Iterator[Any]:
+    """Headless Debian Chromium; ``new_page(chromium)`` opens a page in a context of its own
+    (its own cookies: one person each)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        page = context.new_page()
         try:
-            yield page
+            yield browser
         finally:
-            context.close()
             browser.close()
+
+
+def new_page(browser: Any) -> Any:
+    return browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+
+
+@pytest.fixture
+def browser_page(chromium: Any) -> Iterator[object]:
+    page = new_page(chromium)
+    try:
+        yield page
+    finally:
+        page.context.close()

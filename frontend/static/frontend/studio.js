@@ -472,6 +472,7 @@ async function jobFinished(job) {
 }
 
 async function onEvent(event) {
+  root.dispatchEvent(new CustomEvent("project-event", { detail: event }));  // for the crowd panel
   jobs.handle(event);
   if (event.event === "job.finished" && event.kind === "embed_pool") await loadPools();
   if (event.concept !== conceptId) return;

@@ -49,6 +49,17 @@ export async function listAll(url) {
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+// A client id for an answer (the same on every retry of it).
+export function uuid() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  // crypto.randomUUID needs a secure context; getRandomValues does not.
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
 // The person looking at the page (their user id), from the page's <body data-user>.
 export const myUserId = () => Number(document.body.dataset.user) || null;
 
@@ -91,11 +102,13 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-// The project's live events. Reconnects with exponential backoff; reports its state so
-// the page can say "live" or "reconnecting".
+// A project's live events (``target``: the project id), or another stream's path such as
+// "/ws/work/". Reconnects with exponential backoff; reports its state so the page can say
+// "live" or "reconnecting".
 export class EventStream {
-  constructor(projectId, onEvent, onState = () => {}) {
-    this.url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/projects/${projectId}/`;
+  constructor(target, onEvent, onState = () => {}) {
+    const path = typeof target === "string" ? target : `/ws/projects/${target}/`;
+    this.url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path}`;
     this.onEvent = onEvent;
     this.onState = onState;
     this.delay = 500;
