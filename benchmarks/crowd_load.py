@@ -193,6 +193,22 @@ async def worker_loop(session: Any, url: str, token: str, batch: int, truth: dic
             stats.unacknowledged.append(client_id)
 
 
+async def floor_ms(url: str, requests: int = 50) -> float:
+    """This machine's floor for a request: the median server time of ``GET /healthz`` from
+    one client, on the same server, just before the runs."""
+    import aiohttp
+
+    times: list[float] = []
+    async with aiohttp.ClientSession() as session:
+        for _ in range(requests):
+            async with session.get(f"{url}/healthz") as response:
+                await response.read()
+                ms = _server_ms(response.headers)
+                if ms is not None:
+                    times.append(ms)
+    return pct(times, 50) if times else float("nan")
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -297,6 +313,8 @@ def main(argv: list[str] | None = None) -> None:
         server = start_server(env, port, scratch / "server.log")
         url = f"http://127.0.0.1:{port}"
         try:
+            load_before = os.getloadavg()[0]
+            floor = asyncio.run(floor_ms(url))
             runs = [("human pace", asyncio.run(measured(url, world["tokens"][:args.workers], world["batch"],
                                                          world["truth"], True, args.seconds, database_url)))]
             for count in steps:
@@ -306,6 +324,7 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             server.terminate()
             server.wait(timeout=30)
+        load_after = os.getloadavg()[0]
         stored, doubled = stored_client_ids(database_url)
         acknowledged = {cid for _, run in runs for cid in run.pop("_acknowledged")}
         lost = len(acknowledged - stored)
@@ -314,14 +333,18 @@ def main(argv: list[str] | None = None) -> None:
                  f"{r['answer_client_p95']:.0f}", r["server_errors"], r["max_connections"]] for name, r in runs]
         redis = "Redis channel layer" if os.environ.get("REDIS_URL") else "in-memory channel layer"
         print_table(f"(b) crowd load over HTTP: one daphne process, PostgreSQL, {redis}, {cpu_name()} (server, "
-                    f"PostgreSQL and clients share it); server time from Server-Timing, ms",
+                    f"PostgreSQL and clients share it); server time from Server-Timing, ms; load average "
+                    f"{load_before:.1f} before, {load_after:.1f} after",
                     ["run", "workers", "answers/s", "next p50", "next p95", "answer p50", "answer p95",
                      "client p95 next / answer", "5xx", "max DB connections"], rows)
+        print(f"\nFloor (median server time of GET /healthz, one client, same server): {floor:.2f} ms. "
+              "p95 / floor: " + "; ".join(f"{name} x{r['workers']}: next {r['next_p95'] / floor:.0f}x, "
+                                          f"answer {r['answer_p95'] / floor:.0f}x" for name, r in runs))
         print(f"\nAfter all runs: {len(acknowledged)} answers acknowledged, {lost} lost, {doubled} doubled "
               f"(client ids stored twice), {sum(r['unacknowledged'] for _, r in runs)} never acknowledged.")
         if args.json:
             emit_json({"runs": [{"run": n, **r} for n, r in runs], "lost": lost, "doubled": doubled,
-                       "cpu": cpu_name()})
+                       "cpu": cpu_name(), "floor_ms": floor, "load": [load_before, load_after]})
     finally:
         drop()
 

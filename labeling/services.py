@@ -40,7 +40,11 @@ def submit_answer(
         return replay, False
     try:
         with transaction.atomic():
-            locked = Assignment.objects.select_for_update().select_related("batch__concept").get(pk=assignment.pk)
+            # Only the assignment's row (of=self): locking the joined batch row too would
+            # serialise every answer of a batch and deadlock with a lease being inserted
+            # (its foreign key takes a KEY SHARE lock on the batch) under the crowd's load.
+            locked = Assignment.objects.select_for_update(of=("self",)).select_related("batch__concept") \
+                .get(pk=assignment.pk)
             # Concurrent replays all pass the check above, then queue on the lock: the
             # first stores the answer, and each one after it must find that answer here
             # (not an answered assignment, which would be a 409).
@@ -105,7 +109,8 @@ def _flag_if_broken(item_id: int) -> None:
 def retract_answer(*, user: Any, answer: Answer) -> Answer:
     """Undo: the answer is kept but marked retracted, and its assignment reopens."""
     with transaction.atomic():
-        locked = Answer.objects.select_for_update().select_related("assignment__batch__concept").get(pk=answer.pk)
+        locked = Answer.objects.select_for_update(of=("self",)).select_related("assignment__batch__concept") \
+            .get(pk=answer.pk)
         if locked.worker_id != user.pk:
             raise Conflict("Only the person who answered can undo this answer.")
         if locked.retracted_at is not None:

@@ -174,16 +174,19 @@ def _rating_batch(concept: Concept, pool: Pool, rows: np.ndarray, **kw: Any) -> 
 
 def _train_and_score(concept: Concept, pool: Pool, job_row: Job, progress: Reporter) -> tuple[ModelVersion, dict[str, float]]:
     source = job_row.params.get("label_source", "expert")
-    rows, labels, card = studio.training_labels(concept, pool, source)
+    rows, labels, weights, card = studio.training_labels(concept, pool, source)
     if not len(rows):
         raise NotEnoughLabelsError(f"No {source} labels of this concept on this pool yet.")
+    if not (labels * weights).sum():
+        raise NotEnoughLabelsError(f"No confident positive {source} label of this concept on this pool yet.")
     number = studio.next_model_number(concept)
     config = initial_config() if number == 1 else later_config()
     store = storage.open_store(pool)
     started = time.perf_counter()
     model = train(store.features[rows], labels, store.features, config,
                   progress=lambda d, t: progress(d, t, f"Training model v{number}"), exclude=rows,
-                  previous_scores=_previous_scores(concept, pool, len(store)))
+                  previous_scores=_previous_scores(concept, pool, len(store)),
+                  weights=None if source == "expert" else weights)
     trained = time.perf_counter()
     scores = score_pool(model, store.scoring_features(), progress=lambda d, t: progress(d, t, "Scoring the pool"))
     version = ModelVersion(concept=concept, pool=pool, number=number, round=max(studio.next_round(concept) - 1, 0),

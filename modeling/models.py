@@ -25,7 +25,7 @@ class ModelVersion(models.Model):
     file_path = models.CharField(max_length=1000, blank=True)
     label_count = models.PositiveIntegerField(default=0)
     training_labels = models.JSONField(default=list, blank=True,
-                                       help_text='[[item_id, target, "expert" | "crowd"], ...]')
+                                       help_text='[[item_id, target, "expert" | "crowd", weight], ...]')
     metrics = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

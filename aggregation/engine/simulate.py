@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._core import decide
-from .accuracy import estimate_accuracies
+from .accuracy import beta_summary, estimate_accuracies
 from .additive import ADDITIVE_METHODS, initial_scores, posteriors_from_scores, vote_increments
 from .errors import InvalidAnswersError
 from .policies import ConfidenceThreshold, UncertaintySampling, uncertainty_key
@@ -56,6 +56,10 @@ class SimulationConfig:
     kappa: int = 5
     accuracies: str = "true"  # "true" or "assessment"
     assessment_frac: float = 0.1
+    # How assessed accuracies are estimated: "uniform" (Beta(1, 1) posterior mean) or
+    # "cohort" (the crowd app's: Beta prior with the mean of the other labelers'
+    # estimates as its mean and 2 pseudo-answers, see aggregation/skills.py).
+    assessment_prior: str = "uniform"
     repetitions: int = 10
     seed: int = 0
     curve_every: int = 0  # uncertainty: error recorded every this many labels (0: off)
@@ -127,7 +131,15 @@ def _assessed(cfg: SimulationConfig, acc: FloatArray, rng: np.random.Generator) 
     right = rng.random(g * m) < acc[workers]
     labels = np.where(right, truth[tasks], _wrong(truth[tasks], k, rng))
     ans = Answers.from_arrays(tasks, workers, labels, n_tasks=g, n_workers=m, n_classes=k)
-    return estimate_accuracies(ans, truth).value
+    uniform = estimate_accuracies(ans, truth).value
+    if cfg.assessment_prior == "uniform":
+        return uniform
+    if cfg.assessment_prior != "cohort":
+        raise ValueError(f"assessment_prior must be 'uniform' or 'cohort', got {cfg.assessment_prior!r}")
+    correct = np.bincount(workers[right], minlength=m)
+    others = (uniform.sum() - uniform) / max(m - 1, 1) if m > 1 else np.full(m, 0.5)
+    prior = np.clip(others, 0.02, 0.98)
+    return beta_summary(correct, np.full(m, g), prior, 2.0).mean
 
 
 def _score(post: FloatArray, truth: IntArray, seed: int, codes: IntArray) -> tuple[float, float]:

@@ -103,3 +103,18 @@ def test_methods_can_share_worlds() -> None:
     assert sv.items_labeled > 0
     with pytest.raises(InvalidAnswersError, match="do not match"):
         simulate(replace(SMALL, n_items=10), worlds)
+
+
+def test_the_app_s_cohort_prior_trusts_a_perfect_assessment_more_than_a_uniform_prior() -> None:
+    from dataclasses import replace
+
+    cfg = SimulationConfig(n_items=100, n_labelers=10, accuracy_range=(0.97, 1.0), budget=3000,
+                           accuracies="assessment")  # 30 golds each
+    uniform = make_world(cfg, np.random.default_rng(3)).used_acc
+    cohort = make_world(replace(cfg, assessment_prior="cohort"), np.random.default_rng(3)).used_acc
+    perfect = np.isclose(uniform, 31 / 32)
+    assert perfect.any()
+    # Beta(2m + 30, 2(1 - m)) with m the others' mean (about 0.96) vs Beta(31, 1).
+    assert (cohort[perfect] > 0.99).all() and (cohort > uniform).all()
+    with pytest.raises(ValueError, match="assessment_prior"):
+        make_world(replace(cfg, assessment_prior="flat"), np.random.default_rng(3))

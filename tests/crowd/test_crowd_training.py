@@ -1,5 +1,6 @@
 """Crowd labels into the trainer: a model trained on the crowd's aggregated labels (their
-P(yes) as soft targets), or on both sources, through the same train job as the expert's."""
+value, weighted by |2 P(yes) - 1|), or on both sources, through the same train job as the
+expert's."""
 
 from __future__ import annotations
 
@@ -68,10 +69,13 @@ def test_it_trains_on_crowd_labels_and_on_both(api: Any, world: World, studio_se
         assert job.status == "succeeded", job.error
     both_model, crowd_model = list(ModelVersion.objects.filter(concept_id=concept["id"]).order_by("-number"))[:2]
     assert crowd_model.source == "crowd" and crowd_model.label_count == 12
-    assert {source for _, _, source in crowd_model.training_labels} == {"crowd"}
-    targets = {item: target for item, target, _ in crowd_model.training_labels}
-    posteriors = dict(crowd_labels.values_list("item_id", "posterior_yes"))
-    assert targets == {item: pytest.approx(p, abs=1e-6) for item, p in posteriors.items()}  # soft targets
+    assert {source for _, _, source, _ in crowd_model.training_labels} == {"crowd"}
+    card = {item: (target, weight) for item, target, _, weight in crowd_model.training_labels}
+    decided = {item: (float(value), abs(2 * p - 1)) for item, value, p in
+               crowd_labels.values_list("item_id", "value", "posterior_yes")}
+    assert card == {item: (v, pytest.approx(w, abs=1e-6)) for item, (v, w) in decided.items()}  # weighted labels
+    assert {source: weight for _, _, source, weight in both_model.training_labels if source == "expert"} \
+        == {"expert": 1.0}
     assert both_model.source == "both" and both_model.label_count == 12 + len(expert_items)
 
 
