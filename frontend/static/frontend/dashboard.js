@@ -211,7 +211,7 @@ function disagreementsList(items) {
 function exportLinks(conceptId) {
   const files = [["answers.csv", "Answers (task, worker, label)"], ["labels.csv", "Labels (CSV)"],
     ["labels.jsonl", "Labels (JSONL)"], ["worker-accuracies.csv", "Worker accuracies"]];
-  return el("p", { class: "exports" }, files.map(([name, text]) => [el("a", {
+  return el("p", { class: "exports" }, files.flatMap(([name, text]) => [el("a", {
     href: `/api/concepts/${conceptId}/exports/${name}`, download: "", class: "button secondary",
     "data-testid": `export-${name.replace(".", "-")}` }, text), " "]));
 }
