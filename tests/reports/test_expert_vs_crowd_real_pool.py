@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from labeling.choices import Role
-from labeling.models import Cohort, Membership
+from labeling.models import Cohort, Concept, Membership, Pool
 from modeling.models import ModelVersion
 from tests.crowd.test_crowd_training import crowd_answers_everything
 from tests.people import World, make_user
@@ -30,8 +30,8 @@ def train(api: Any, concept: dict[str, Any], pool: dict[str, Any], source: str) 
     assert job.status == "succeeded", job.error
 
 
-def test_it_compares_expert_and_crowd_models_on_one_evaluation_set(api: Any, world: World, studio_settings: Any,
-                                                                   cifar_folder: Path) -> None:
+def crowd_labelled_concept(api: Any, world: World, cifar_folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Pool, concept "airplane" with 40 expert ratings, and 12 more items labelled by a crowd of three."""
     api.force_authenticate(world.ann)
     pool = make_pool(api, world, cifar_folder)
     concept = rated_airplane_concept(api, world, pool)
@@ -47,6 +47,12 @@ def test_it_compares_expert_and_crowd_models_on_one_evaluation_set(api: Any, wor
         "onboarding": 2, "kappa": 3, "price": "0.10"}, format="json")
     assert sent.status_code == 201, sent.json()
     crowd_answers_everything(api, workers, sent.json()["batch"])
+    return pool, concept
+
+
+def test_it_compares_expert_and_crowd_models_on_one_evaluation_set(api: Any, world: World, studio_settings: Any,
+                                                                   cifar_folder: Path) -> None:
+    pool, concept = crowd_labelled_concept(api, world, cifar_folder)
     api.force_authenticate(world.ann)
     for source in ("expert", "crowd", "both"):
         train(api, concept, pool, source)
@@ -73,3 +79,19 @@ def test_it_compares_expert_and_crowd_models_on_one_evaluation_set(api: Any, wor
     card_body = json.loads(card.content)
     assert card_body["source"] == "crowd" and card_body["labels_by_source"] == {"crowd": 12}
     assert card_body["metrics"]["auc_pr"] == body["groups"]["crowd"][0]["auc_pr"]
+
+
+def test_it_gives_the_demo_expert_and_crowd_models_on_one_rated_evaluation_set(
+        api: Any, world: World, studio_settings: Any, cifar_folder: Path) -> None:
+    from modeling.demo import ensure_demo_models
+
+    pool, concept = crowd_labelled_concept(api, world, cifar_folder)
+    args = (world.fish, world.ann, Concept.objects.get(pk=concept["id"]), Pool.objects.get(pk=pool["id"]),
+            lambda key: key.startswith("airplane/"))
+    versions = ensure_demo_models(*args, k=3)
+    assert [v.source for v in versions] == ["expert", "crowd", "both"]
+    assert [v.pk for v in ensure_demo_models(*args, k=3)] == [v.pk for v in versions]  # made once
+    api.force_authenticate(world.max)
+    body = api.get(f"/api/concepts/{concept['id']}/expert-vs-crowd/").json()
+    assert body["evaluation"]["rated"] == body["evaluation"]["size"] > 0
+    assert all(body["groups"][source][0]["auc_pr"] is not None for source in ("expert", "crowd", "both"))
