@@ -4,9 +4,14 @@ On the crowd seed's world (project "Aircraft", expert ann, workers bob, cat and 
 cohort "day", manager max, concept "airplane", 16 images rated by ann) it embeds the 80
 real CIFAR-10 images with the offline encoder, trains an expert model, lets bob, cat and
 dan (simulated, accuracies .95, .85, .75, through the API's services) answer a crowd batch
-of 20 unrated images, trains a crowd model and one on both, draws the evaluation set over
-the three models and has ann rate it from the truth. Everything runs through the jobs and
-services the pages use. Prints one JSON line of ids.
+of 20 unrated images (two of them birds), has ann rate the two birds too, trains a crowd
+model and one on both, draws the evaluation set over the three models and has ann rate it
+from the truth. Everything runs through the jobs and services the pages use. Prints one
+JSON line of ids.
+
+The crowd errs as crowds do, not only at random: a worker reads the concept from its name
+and takes a bird in the sky for an aircraft (truth "yes" for birds), where the expert says
+no. So crowd and expert disagree on the two birds: the concept's borderline cases.
 """
 
 from __future__ import annotations
@@ -53,8 +58,8 @@ def models_and_crowd(world: dict[str, Any]) -> dict[str, Any]:
     from aggregation.collection import CrowdSettings, create_crowd_batch
     from aggregation.headless import ServiceTransport, SimulatedWorker, run_crowd
     from labeling import services
-    from labeling.choices import AnswerValue, PoolStatus
-    from labeling.models import Cohort, Concept, Pool
+    from labeling.choices import AnswerValue, BatchKind, PoolStatus
+    from labeling.models import Cohort, Concept, Item, Pool
 
     users = world["_users"]
     ann = users["ann"]
@@ -67,8 +72,11 @@ def models_and_crowd(world: dict[str, Any]) -> dict[str, Any]:
 
     truth = {int(k): v for k, v in world["truth"].items()}
     gold = services.build_assessment_set(concept=concept, user=ann, name="gold", size=8, seed=1)
+    keys = dict(Item.objects.filter(pool=pool).values_list("pk", "key"))
     unrated = [i for i in sorted(truth) if i not in world["rated"]]
-    work = list(np.random.default_rng(0).choice(unrated, size=CROWD_ITEMS, replace=False).tolist())
+    birds = [i for i in unrated if keys[i].startswith("bird/")][:2]
+    others = [i for i in unrated if i not in birds]
+    work = birds + list(np.random.default_rng(0).choice(others, size=CROWD_ITEMS - 2, replace=False).tolist())
     batch = create_crowd_batch(
         concept=concept, items=work, user=ann, cohort=Cohort.objects.get(pk=world["cohort"]), template=None,
         assessment_set=gold, selection="random", params={},
@@ -76,7 +84,12 @@ def models_and_crowd(world: dict[str, Any]) -> dict[str, Any]:
                                price=Decimal("0.05")))
     crowd = [SimulatedWorker(name, accuracy, ServiceTransport(users[name]), np.random.default_rng(i))
              for i, (name, accuracy) in enumerate((("bob", 0.95), ("cat", 0.85), ("dan", 0.75)))]
-    run_crowd(batch.pk, crowd, lambda item: truth.get(item))
+    run_crowd(batch.pk, crowd, lambda item: truth.get(item) or keys.get(item, "").startswith("bird/"))
+    rated_birds = services.create_batch(concept=concept, kind=BatchKind.EXPERT_RATING, items=birds, assignee=ann,
+                                        selection="manual", round=1)
+    for assignment in rated_birds.assignments.order_by("position"):
+        services.submit_answer(worker=ann, assignment=assignment, client_id=uuid.uuid4(), seconds=1.0,
+                               value=AnswerValue.NO)
     for source in ("crowd", "both"):
         run(concept.project, "train", {**base, "label_source": source}, ann)
     evaluation = run(concept.project, "evaluation_set", {**base, "k": 3}, ann)
@@ -85,7 +98,7 @@ def models_and_crowd(world: dict[str, Any]) -> dict[str, Any]:
     for assignment in Batch.objects.get(pk=evaluation.result["batch"]).assignments.order_by("position"):
         services.submit_answer(worker=ann, assignment=assignment, client_id=uuid.uuid4(), seconds=1.0,
                                value=AnswerValue.YES if truth[assignment.item_id] else AnswerValue.NO)
-    return {"crowd_batch": batch.pk, "evaluation_batch": evaluation.result["batch"]}
+    return {"crowd_batch": batch.pk, "evaluation_batch": evaluation.result["batch"], "birds": birds}
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ def test_it_takes_an_expert_from_phrases_to_a_trained_model_and_a_round(
     # Training before any rating fails as a job: its error shows, with a Retry button.
     page.get_by_test_id("train").click()
     failed = page.locator("[data-testid=job][data-kind=train][data-status=failed]")
-    expect(failed).to_contain_text("positive label", timeout=JOB_MS)
+    expect(failed).to_contain_text("No expert labels", timeout=JOB_MS)
     expect(failed.get_by_role("button", name="Retry")).to_be_visible()
 
     # Round 0: the images nearest the phrases, rated one at a time with J/K, U and Space.

@@ -1,6 +1,8 @@
 """The manager's dashboard in headless Chromium: max opens it from the home page, sees the
 expert and crowd curves (Chart.js, from our static files) and the worker table, pauses a
-worker and downloads the label export."""
+worker and downloads the label export; the items crowd and expert label differently are
+listed, and the expert turns one into an example of the instructions, with a note, in
+one click from the studio."""
 
 from __future__ import annotations
 
@@ -74,5 +76,27 @@ def test_it_shows_expert_and_crowd_curves_pauses_a_worker_and_exports_labels(
     rows_out = list(csv.DictReader(io.StringIO(open(download.path()).read())))
     assert {"value", "posterior_yes", "n_answers", "method", "source"} <= set(rows_out[0])
     assert {row["source"] for row in rows_out} == {"expert", "aggregated"}
+    birds = live.seed["birds"]
+    for bird in birds:  # the crowd read "airplane" from the name: birds in the sky are planes to them
+        expect(concept.get_by_test_id("disagreements").locator(f"li[data-item='{bird}']")).to_have_count(1)
     assert not errors, errors
     assert not outside, outside  # no CDN: every asset from our own server
+
+    expert = new_page(chromium)
+    expert.on("pageerror", lambda error: errors.append(str(error)))
+    log_in(expert, live.url, "ann")
+    expert.goto(f"{live.url}/concepts/{live.seed['concept']}/studio/")
+    expect(expert.get_by_test_id("crowd-panel")).to_have_attribute("data-ready", "1")
+    for bird in birds:
+        expect(expert.locator(f"[data-testid=borderline-row][data-item='{bird}']")).to_have_count(1)
+    first = expert.locator(f"[data-testid=borderline-row][data-item='{birds[0]}']")
+    first.get_by_test_id("borderline-note").fill("A bird, not an aircraft: wings that flap.")
+    first.get_by_test_id("borderline-make-example").click()
+    example = expert.locator(f"[data-testid=example-row][data-item='{birds[0]}']")
+    expect(example).to_have_attribute("data-answer", "no")
+    expect(example.get_by_test_id("example-note")).to_have_value("A bird, not an aircraft: wings that flap.")
+    preview = expert.get_by_test_id("template-preview")
+    expect(preview.locator("[data-testid=task-example][data-kind=negative]")).to_contain_text("wings that flap")
+    expect(expert.locator(f"[data-testid=borderline-row][data-item='{birds[0]}'] "
+                          "[data-testid=borderline-make-example]")).to_be_disabled()
+    assert not errors, errors

@@ -1,13 +1,13 @@
 // The manager's dashboard: shows what the API computed (reports and aggregation.quality);
 // it computes no figure of its own. Charts through Chart.js, served from our static files.
 
+import { metricChart } from "./charts.js";
 import { api, coalesce, el, EventStream } from "./studio_common.js";
 
 const page = document.getElementById("dashboard-page");
 const projectId = Number(page.dataset.project);
 const root = document.getElementById("concepts");
 const status = document.getElementById("status");
-const charts = new Map();
 
 const SOURCES = [
   { key: "expert", label: "Expert", color: "#2f6fed" },
@@ -29,78 +29,17 @@ function table(headers, rows, attrs = {}) {
     el("tbody", {}, rows));
 }
 
-// Vertical whiskers for each point's 95 % interval (dataset.intervals[i] = [low, high]).
-const whiskers = {
-  id: "whiskers",
-  afterDatasetsDraw(chart) {
-    const { ctx, scales: { y } } = chart;
-    chart.data.datasets.forEach((dataset, index) => {
-      if (!dataset.intervals || !chart.isDatasetVisible(index)) return;
-      const meta = chart.getDatasetMeta(index);
-      ctx.save();
-      ctx.strokeStyle = dataset.borderColor;
-      ctx.lineWidth = 1.5;
-      meta.data.forEach((point, i) => {
-        const [low, high] = dataset.intervals[i] || [];
-        if (low === null || low === undefined || high === null || high === undefined) return;
-        ctx.beginPath();
-        ctx.moveTo(point.x, y.getPixelForValue(low));
-        ctx.lineTo(point.x, y.getPixelForValue(high));
-        ctx.moveTo(point.x - 4, y.getPixelForValue(low));
-        ctx.lineTo(point.x + 4, y.getPixelForValue(low));
-        ctx.moveTo(point.x - 4, y.getPixelForValue(high));
-        ctx.lineTo(point.x + 4, y.getPixelForValue(high));
-        ctx.stroke();
-      });
-      ctx.restore();
-    });
-  },
-};
-
 // AUC-PR of every model against ``axis`` ("labels" or "cost"), one series per label source.
-function chartConfig(models, axis) {
-  const datasets = [];
-  let maxX = 0;
-  for (const source of SOURCES) {
-    const rows = (models.groups[source.key] || []).filter((m) => m.auc_pr !== null && m.auc_pr !== undefined)
-      .map((m) => ({ x: Number(m[axis]), y: m.auc_pr, low: m.auc_pr_low, high: m.auc_pr_high }))
-      .sort((a, b) => a.x - b.x);
-    rows.forEach((r) => { maxX = Math.max(maxX, r.x); });
-    datasets.push({ label: source.label, data: rows.map(({ x, y }) => ({ x, y })), showLine: true,
-      borderColor: source.color, backgroundColor: source.color, intervals: rows.map((r) => [r.low, r.high]) });
-  }
-  if (models.zero_shot && models.zero_shot.auc_pr !== null && models.zero_shot.auc_pr !== undefined) {
-    const y = models.zero_shot.auc_pr;
-    datasets.push({ label: "Zero-shot", data: [{ x: 0, y }, { x: maxX || 1, y }], showLine: true, pointRadius: 0,
-      borderDash: [6, 4], borderColor: "#666", backgroundColor: "#666" });
-  }
-  return {
-    type: "scatter",
-    data: { datasets },
-    options: {
-      animation: false, responsive: true, maintainAspectRatio: false,
-      scales: {
-        x: { beginAtZero: true, title: { display: true, text: axis === "labels" ? "labels spent" : "cost" } },
-        y: { min: 0, max: 1, title: { display: true, text: "AUC-PR (95 % interval)" } },
-      },
-      plugins: { legend: { position: "bottom" } },
-    },
-    plugins: [whiskers],
-  };
-}
-
 function drawChart(canvas, models, axis) {
-  const key = canvas.id;
-  if (charts.has(key)) charts.get(key).destroy();
-  const config = chartConfig(models, axis);
-  canvas.dataset.points = String(config.data.datasets.filter((d) => d.label !== "Zero-shot")
-    .reduce((n, d) => n + d.data.length, 0));
-  canvas.dataset.series = config.data.datasets.filter((d) => d.data.length).map((d) => d.label).join(",");
-  if (typeof window.Chart !== "function") {
-    canvas.replaceWith(el("p", { class: "field-error" }, "The charting library did not load."));
-    return;
-  }
-  charts.set(key, new window.Chart(canvas, config));
+  const series = SOURCES.map((source) => ({
+    label: source.label, color: source.color,
+    points: (models.groups[source.key] || []).map((m) => ({ x: Number(m[axis]), y: m.auc_pr, low: m.auc_pr_low,
+      high: m.auc_pr_high })),
+  }));
+  const zero = models.zero_shot;
+  const chart = metricChart(canvas, { series, baselines: zero ? [{ label: "Zero-shot", color: "#666", y: zero.auc_pr }] : [],
+    xTitle: axis === "labels" ? "labels spent" : "cost", yTitle: "AUC-PR (95 % interval)" });
+  if (!chart) canvas.replaceWith(el("p", { class: "field-error" }, "The charting library did not load."));
 }
 
 function modelsTable(models) {
@@ -202,7 +141,7 @@ function agreementTable(batches) {
 
 function disagreementsList(items) {
   if (!items.length) return el("p", { class: "muted" }, "Crowd and expert agree wherever both labelled.");
-  return el("ul", { class: "rows", "data-testid": "disagreements" }, items.map((d) => el("li", {},
+  return el("ul", { class: "rows", "data-testid": "disagreements" }, items.map((d) => el("li", { dataset: { item: d.item } },
     el("img", { src: `/api/items/${d.item}/image/`, alt: `item ${d.item}`, width: 48, height: 48, loading: "lazy" }),
     ` ${d.key}: expert ${d.expert ? "yes" : "no"}, crowd ${d.crowd ? "yes" : "no"} (P(yes) ${num(d.posterior_yes, 2)}, `,
     `${d.n_answers} answers)`)));
