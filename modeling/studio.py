@@ -65,6 +65,22 @@ def training_labels(concept: Concept, pool: Pool, source: str) -> tuple[np.ndarr
     return rows, targets, card
 
 
+def missing_sources(concept: Concept, pool: Pool) -> list[str]:
+    """Label sources (of ``LABEL_SOURCES``) with labels at hand but no model on ``pool`` yet:
+    the arms of the expert-vs-crowd comparison still to train."""
+    trained = set(ModelVersion.objects.filter(concept=concept, pool=pool).values_list("source", flat=True))
+    missing = []
+    for source in LABEL_SOURCES:
+        if source in trained:
+            continue
+        rows, _, card = training_labels(concept, pool, source)
+        if source == "both" and not {"expert", "crowd"} <= {row[2] for row in card}:
+            continue  # "both" is an arm of its own only when both kinds of labels exist
+        if len(rows):
+            missing.append(source)
+    return missing
+
+
 def model_card(version: ModelVersion) -> dict[str, Any]:
     """What a model version is: its training-label source and counts, trainer
     configuration, training labels and latest evaluation metrics (``ModelVersion.metrics``)."""

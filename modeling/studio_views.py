@@ -32,7 +32,7 @@ from modeling import evaluation, storage
 from modeling.engine.active import STRATEGIES
 from modeling.models import ModelVersion
 from modeling.serializers import ModelVersionSerializer
-from modeling.studio import LABEL_SOURCES, model_card
+from modeling.studio import LABEL_SOURCES, missing_sources, model_card
 
 
 class PoolInput(serializers.Serializer[Any]):
@@ -98,6 +98,27 @@ ExpandView = _job_view("expand", ExpandInput, "Find images for the concept's phr
 TrainView = _job_view("train", TrainInput, "Train the next model version on expert and/or crowd labels")
 RoundView = _job_view("al_round", RoundInput, "Choose the next batch by active learning")
 EvaluationSetView = _job_view("evaluation_set", EvaluationInput, "Build the stratified evaluation set")
+
+
+class TrainMissingView(APIView):
+    """One job per label source that has labels but no model yet (expert, crowd, both)."""
+
+    @extend_schema(request=PoolInput, responses={202: dict},
+                   summary="Train the missing arms of the expert-vs-crowd comparison from the labels at hand")
+    def post(self, request: Request, pk: int) -> Response:
+        concept = get_object_or_404(permissions.visible("concept", request.user, Concept.objects.all()), pk=pk)
+        permissions.require_write("concept", request.user, concept.project, concept)
+        data = PoolInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        pool = _ready_pool(data.validated_data["pool"], concept)
+        sources = missing_sources(concept, pool)
+        if not sources:
+            raise Conflict("Every label source at hand already has a model on this pool.")
+        created = [jobs.enqueue(concept.project, "train", {"concept": concept.pk, "pool": pool.pk,
+                                                           "label_source": source}, request.user)
+                   for source in sources]
+        return Response({"sources": sources, "jobs": JobSerializer(created, many=True).data},
+                        status=status.HTTP_202_ACCEPTED)
 
 
 class MetricsView(APIView):

@@ -198,7 +198,7 @@ async function refresh() {
 
 const refreshSoon = coalesce(async () => {
   try { await refresh(); } catch (error) { say(error.message, true); }
-}, 2000);
+}, 5000);
 
 new EventStream(projectId, (event) => {
   if (event.event && event.event !== "pong") refreshSoon();
