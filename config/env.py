@@ -54,6 +54,20 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     return value
 
 
+def env_decimal(name: str, default: str, *, minimum: str | None = None) -> str:
+    """A decimal amount (a price), kept as its string so no float rounding creeps in."""
+    from decimal import Decimal, InvalidOperation
+
+    raw = os.environ.get(name, default)
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a decimal number.") from None
+    if not value.is_finite() or (minimum is not None and value < Decimal(minimum)):
+        raise ImproperlyConfigured(f"{name}={raw!r} must be a finite number of at least {minimum}.")
+    return str(value)
+
+
 def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     value = os.environ.get(name, default).strip().lower()
     if value not in choices:

@@ -17,6 +17,7 @@ from config.env import (
     env_bool,
     env_choice,
     env_database,
+    env_decimal,
     env_int,
     env_list,
     env_redis_url,
@@ -58,6 +59,7 @@ INSTALLED_APPS = [
     "labeling",
     "aggregation",
     "modeling",
+    "reports",
     "frontend",
 ]
 
@@ -253,4 +255,7 @@ LOGGING = {
 # App defaults live in one namespaced dict, read through ``labeling.conf.agile``.
 AGILE = {
     "BROKEN_REPORTS_TO_FLAG": env_int("AGILE_BROKEN_REPORTS_TO_FLAG", 2, minimum=1),
+    # What one expert label costs, in the currency of the crowd's price per answer: the
+    # manager's dashboard prices expert-trained models with it.
+    "EXPERT_PRICE_PER_LABEL": env_decimal("AGILE_EXPERT_PRICE_PER_LABEL", "1.00", minimum="0"),
 }

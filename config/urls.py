@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 from aggregation import urls as aggregation_urls
 from labeling import urls as labeling_urls
 from modeling import urls as modeling_urls
+from reports import urls as reports_urls
 
 # One router, so /api/ lists every resource; each app registers its own viewsets.
 router = DefaultRouter()
@@ -21,6 +22,7 @@ urlpatterns = [
     path("api/", include(labeling_urls.urlpatterns)),
     path("api/", include(aggregation_urls.urlpatterns)),
     path("api/", include(modeling_urls.urlpatterns)),
+    path("api/", include(reports_urls.urlpatterns)),
     path("api/", include(router.urls)),
     path("", include("frontend.urls")),
 ]

@@ -10,6 +10,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="frontend/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("projects/<int:pk>/", views.project_page, name="project"),
+    path("projects/<int:pk>/dashboard/", views.dashboard_page, name="dashboard"),
     path("concepts/<int:pk>/studio/", views.studio_page, name="studio"),
     path("work/<int:pk>/", crowd_views.work_page, name="crowd-work-page"),
     path("healthz", views.healthz, name="healthz"),

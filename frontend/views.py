@@ -38,6 +38,14 @@ def project_page(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @ensure_csrf_cookie
+def dashboard_page(request: HttpRequest, pk: int) -> HttpResponse:
+    project = get_object_or_404(Project, pk=pk)
+    _readable("report", request, project)
+    return render(request, "frontend/dashboard.html", {"project": project})
+
+
+@login_required
+@ensure_csrf_cookie
 def studio_page(request: HttpRequest, pk: int) -> HttpResponse:
     concept = get_object_or_404(Concept.objects.select_related("project", "owner"), pk=pk)
     _readable("concept", request, concept.project)

@@ -8,6 +8,7 @@ from django.conf import settings
 
 DEFAULTS: dict[str, Any] = {
     "BROKEN_REPORTS_TO_FLAG": 2,
+    "EXPERT_PRICE_PER_LABEL": "1.00",
 }
 
 

@@ -8,6 +8,8 @@ Rules
 - A member reads a resource when one of their roles in its project is in ``read``.
 - A worker additionally reads their *own* assignments and answers (``own_path``), and
   nothing else of the project: no concepts, labels, assessment sets, other answers.
+- Roles in ``owner_reads`` read only what they own (``owner_path``): an expert reads the
+  crowd quality of their own concepts, not of every concept of the project.
 - Writes need a role in ``write``; where ``owner_path`` is set (concept-scoped work),
   only the owner writes (roles in ``owner_exempt`` write whatever the owner).
 - Outsiders see nothing: objects outside their projects are 404, never 403, so ids do
@@ -41,6 +43,7 @@ class Rule:
     owner_path: str | None = None     # ORM path to the user who owns the object
     own_path: str | None = None       # ORM path to the user for whom it is "their own"
     owner_exempt: frozenset[str] = frozenset()  # writing roles not bound by the owner rule
+    owner_reads: frozenset[str] = frozenset()   # reading roles that read only what they own
 
     @property
     def parent(self) -> str | None:
@@ -49,8 +52,9 @@ class Rule:
 
 
 def _rule(project_path: str, read: set[str], write: set[str], *, owner_exempt: set[str] | None = None,
-          **kw: str) -> Rule:
-    return Rule(project_path, frozenset(read), frozenset(write), owner_exempt=frozenset(owner_exempt or ()), **kw)
+          owner_reads: set[str] | None = None, **kw: str) -> Rule:
+    return Rule(project_path, frozenset(read), frozenset(write), owner_exempt=frozenset(owner_exempt or ()),
+                owner_reads=frozenset(owner_reads or ()), **kw)
 
 
 POLICY: dict[str, Rule] = {
@@ -76,6 +80,11 @@ POLICY: dict[str, Rule] = {
                         owner_exempt={M}),
     "worker_skill": _rule("concept__project", {E, M}, {M}),
     "decision": _rule("collection__batch__concept__project", {E, M}, set()),
+    # The manager's view (``reports``), read per concept: the dashboard's figures (crowd
+    # batches' cost, expert- vs crowd-trained models) are the managers'; crowd quality and
+    # the exports also go to the expert who owns the concept. Workers see none of it.
+    "report": _rule("project", {M}, set()),
+    "crowd_quality": _rule("project", {E, M}, set(), owner_path="owner", owner_reads={E}),
 }
 
 # Which resource of the table each model is, filled in by the viewsets that serve them
@@ -110,8 +119,11 @@ def visible(resource: str, user: Any, queryset: QuerySet[Any]) -> QuerySet[Any]:
     rule = POLICY[resource]
     if not getattr(user, "is_authenticated", False):
         return queryset.none()
-    projects = Membership.objects.filter(user=user, role__in=rule.read).values("project_id")
+    projects = Membership.objects.filter(user=user, role__in=rule.read - rule.owner_reads).values("project_id")
     condition = Q(**{_path(rule, "id__in"): projects})
+    if rule.owner_reads and rule.owner_path:
+        owned = Membership.objects.filter(user=user, role__in=rule.owner_reads).values("project_id")
+        condition |= Q(**{_path(rule, "id__in"): owned, rule.owner_path: user})
     if rule.own_path:
         condition |= Q(**{rule.own_path: user})
     return queryset.filter(condition).distinct()

@@ -1,16 +1,21 @@
 """The demo's pool and concept: 2,000 real textile images (``conformal-clip-data``, MIT)
-embedded with the offline encoder, and a concept with a first batch ready to rate."""
+embedded with the offline encoder, a concept with a first batch ready to rate, and (after
+the headless crowd) its expert- and crowd-trained models on one evaluation set."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from jobs.execution import run_job
 from jobs.models import Job
 from jobs.registry import Reporter
-from labeling.choices import BatchKind, PoolStatus
+from labeling.choices import AnswerValue, BatchKind, PoolStatus
 from labeling.models import Batch, Concept, Pool, Project
+from labeling.services import submit_answer
+from modeling.models import ModelVersion
 
 DEMO_POOL = "Textile images"
 DEMO_CONCEPT = {
@@ -55,3 +60,24 @@ def ensure_demo_concept(project: Project, expert: Any, pool: Pool) -> tuple[Conc
         job = _run_now(project, "expand", {"concept": concept.pk, "pool": pool.pk, "size": 100}, expert, None)
         batch = Batch.objects.get(pk=job.result["batch"])
     return concept, batch
+
+
+def ensure_demo_models(project: Project, expert: Any, concept: Concept, pool: Pool,
+                       is_positive: Callable[[str], bool], k: int = 10) -> list[ModelVersion]:
+    """Expert- and crowd-trained models of the demo concept, measured on one evaluation set,
+    so the manager's dashboard has both kinds of curves: a model on the simulated expert's
+    labels, one on the headless crowd's, one on both; the evaluation set drawn across them
+    and rated by the simulated expert (``is_positive`` reads an item's truth from its key).
+    Made once; a re-run finds them again."""
+    versions = list(ModelVersion.objects.filter(concept=concept, pool=pool).order_by("number"))
+    if {v.source for v in versions} >= {"expert", "crowd", "both"}:
+        return versions
+    base = {"concept": concept.pk, "pool": pool.pk}
+    for source in ("expert", "crowd", "both"):
+        _run_now(project, "train", {**base, "label_source": source}, expert, None)
+    evaluation = _run_now(project, "evaluation_set", {**base, "k": k}, expert, None)
+    batch = Batch.objects.get(pk=evaluation.result["batch"])
+    for assignment in batch.assignments.select_related("item").order_by("position"):
+        submit_answer(worker=expert, assignment=assignment, client_id=uuid.uuid4(), seconds=None,
+                      value=AnswerValue.YES if is_positive(assignment.item.key) else AnswerValue.NO)
+    return list(ModelVersion.objects.filter(concept=concept, pool=pool).order_by("number"))

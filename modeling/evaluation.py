@@ -98,9 +98,25 @@ def concept_metrics(concept: Concept, pool: Pool) -> dict[str, Any]:
     sample, scores, rows = evaluation_sample(concept, pool)
     labels = _labels_of_rows(concept, pool, rows[sample.indices])
     results = {name: _estimate_or_empty(sample, name, scores[name], labels) for name in scores}
+    record_metrics(versions, results, evaluation)
     return {"zero_shot": results[ZERO_SHOT] or None,
             "models": [_model_row(v, results.get(f"v{v.number}", {})) for v in versions],
             "evaluation": evaluation}
+
+
+def record_metrics(versions: list[ModelVersion], results: dict[str, dict[str, Any]],
+                   evaluation: dict[str, Any]) -> None:
+    """Keep each version's latest evaluation in ``ModelVersion.metrics`` (its model card):
+    the estimates with their 95 % intervals, zero-shot's on the same sample, and how many
+    of the evaluation set's items were rated. Written only when something changed."""
+    for version in versions:
+        own = results.get(f"v{version.number}", {})
+        metrics = {**own, "zero_shot": results.get(ZERO_SHOT) or None,
+                   "evaluation": {"batch": evaluation["batch"], "size": evaluation["size"],
+                                  "rated": evaluation["rated"]}} if own else {}
+        if metrics and metrics != version.metrics:
+            ModelVersion.objects.filter(pk=version.pk).update(metrics=metrics)
+            version.metrics = metrics
 
 
 def _estimate_or_empty(sample: EvaluationSample, name: str, scores: np.ndarray, labels: np.ndarray) -> dict[str, Any]:

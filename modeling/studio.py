@@ -76,6 +76,36 @@ def training_labels(concept: Concept, pool: Pool, source: str
     return rows, targets, weights, card
 
 
+def missing_sources(concept: Concept, pool: Pool) -> list[str]:
+    """Label sources (of ``LABEL_SOURCES``) with labels at hand but no model on ``pool`` yet:
+    the arms of the expert-vs-crowd comparison still to train."""
+    trained = set(ModelVersion.objects.filter(concept=concept, pool=pool).values_list("source", flat=True))
+    missing = []
+    for source in LABEL_SOURCES:
+        if source in trained:
+            continue
+        rows, _, card = training_labels(concept, pool, source)
+        if source == "both" and not {"expert", "crowd"} <= {row[2] for row in card}:
+            continue  # "both" is an arm of its own only when both kinds of labels exist
+        if len(rows):
+            missing.append(source)
+    return missing
+
+
+def model_card(version: ModelVersion) -> dict[str, Any]:
+    """What a model version is: its training-label source and counts, trainer
+    configuration, training labels and latest evaluation metrics (``ModelVersion.metrics``)."""
+    sources = [row[2] if len(row) > 2 else "expert" for row in version.training_labels]
+    return {"concept": version.concept.name, "concept_id": version.concept_id, "version": version.number,
+            "model_version": version.pk, "round": version.round, "source": version.source,
+            "labels": version.label_count,
+            "labels_by_source": {name: sources.count(name) for name in ("expert", "crowd") if name in sources},
+            "config": version.config, "metrics": version.metrics, "training_labels": version.training_labels,
+            "created_at": version.created_at.isoformat(), "pool": version.pool_id,
+            "input": "pool embedding features (the encoder's classifier features)",
+            "evaluation": "the concept's expert-labelled stratified evaluation set (modeling.evaluation)"}
+
+
 def asked_rows(concept: Concept, pool: Pool) -> np.ndarray:
     """Rows already put to the expert for this concept (rated or waiting): never asked again."""
     rows = Assignment.objects.filter(

@@ -32,7 +32,7 @@ from modeling import evaluation, storage
 from modeling.engine.active import STRATEGIES
 from modeling.models import ModelVersion
 from modeling.serializers import ModelVersionSerializer
-from modeling.studio import LABEL_SOURCES
+from modeling.studio import LABEL_SOURCES, missing_sources, model_card
 
 
 class PoolInput(serializers.Serializer[Any]):
@@ -100,6 +100,27 @@ RoundView = _job_view("al_round", RoundInput, "Choose the next batch by active l
 EvaluationSetView = _job_view("evaluation_set", EvaluationInput, "Build the stratified evaluation set")
 
 
+class TrainMissingView(APIView):
+    """One job per label source that has labels but no model yet (expert, crowd, both)."""
+
+    @extend_schema(request=PoolInput, responses={202: dict},
+                   summary="Train the missing arms of the expert-vs-crowd comparison from the labels at hand")
+    def post(self, request: Request, pk: int) -> Response:
+        concept = get_object_or_404(permissions.visible("concept", request.user, Concept.objects.all()), pk=pk)
+        permissions.require_write("concept", request.user, concept.project, concept)
+        data = PoolInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        pool = _ready_pool(data.validated_data["pool"], concept)
+        sources = missing_sources(concept, pool)
+        if not sources:
+            raise Conflict("Every label source at hand already has a model on this pool.")
+        created = [jobs.enqueue(concept.project, "train", {"concept": concept.pk, "pool": pool.pk,
+                                                           "label_source": source}, request.user)
+                   for source in sources]
+        return Response({"sources": sources, "jobs": JobSerializer(created, many=True).data},
+                        status=status.HTTP_202_ACCEPTED)
+
+
 class MetricsView(APIView):
     @extend_schema(responses={200: dict}, summary="Metrics of zero-shot and every model, against labels spent")
     def get(self, request: Request, pk: int) -> Response:
@@ -134,17 +155,26 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-a
         path = storage.model_path(version)
         if not path.exists():
             raise Conflict("The model file of this version is missing from the pool storage.")
-        card = {"concept": version.concept.name, "version": version.number, "round": version.round,
-                "source": version.source, "config": version.config, "labels": version.label_count,
-                "training_labels": version.training_labels, "metrics": version.metrics,
-                "created_at": version.created_at.isoformat(), "pool": version.pool_id,
-                "input": "pool embedding features (the encoder's classifier features)"}
+        card = model_card(version)
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             archive.write(path, "model.pt")
             archive.writestr("card.json", json.dumps(card, indent=2))
         name = f"{header_safe(version.concept.name, 'model')}-v{version.number}.zip"
         response = HttpResponse(buffer.getvalue(), content_type="application/zip")
+        response["Content-Disposition"] = content_disposition_header(True, name)
+        return response
+
+    @extend_schema(responses={200: dict}, summary="The model card: training-label source, configuration, metrics")
+    @action(detail=True, methods=["get"])
+    def card(self, request: Request, pk: str | None = None) -> HttpResponse:
+        version = self.get_object()
+        pool = version.pool
+        if pool is not None and pool.status == PoolStatus.READY:
+            evaluation.concept_metrics(version.concept, pool)  # evaluates, and so fills the card's metrics
+            version.refresh_from_db(fields=["metrics"])
+        response = HttpResponse(json.dumps(model_card(version), indent=2), content_type="application/json")
+        name = f"{header_safe(version.concept.name, 'model')}-v{version.number}-card.json"
         response["Content-Disposition"] = content_disposition_header(True, name)
         return response
 

@@ -11,6 +11,7 @@ def register(router: DefaultRouter) -> None:
 urlpatterns = [
     path("concepts/<int:pk>/expand/", studio_views.ExpandView.as_view(), name="concept-expand"),
     path("concepts/<int:pk>/train/", studio_views.TrainView.as_view(), name="concept-train"),
+    path("concepts/<int:pk>/train-missing/", studio_views.TrainMissingView.as_view(), name="concept-train-missing"),
     path("concepts/<int:pk>/rounds/", studio_views.RoundView.as_view(), name="concept-rounds"),
     path("concepts/<int:pk>/evaluation-set/", studio_views.EvaluationSetView.as_view(), name="concept-evaluation-set"),
     path("concepts/<int:pk>/metrics/", studio_views.MetricsView.as_view(), name="concept-metrics"),

@@ -363,3 +363,51 @@ def build_elsewhere_for(user: Any, tmp_path: Any) -> dict[type, Any]:
     from tests.people import build_elsewhere
 
     return build_elsewhere(user, tmp_path / "there")
+
+
+# --- the manager's view: read-only figures and exports -----------------------------------
+# A manager reads every figure of their project (oli, of Birds, none of Fish's); the
+# expert who owns the concept reads its crowd quality and exports, another expert none;
+# a worker nothing. The model card follows the model versions' rule (experts and managers).
+REPORT_URLS: dict[str, Url] = {
+    "dashboard": lambda w: f"/api/projects/{w.fish.pk}/dashboard/",
+    "expert-vs-crowd": lambda w: f"/api/concepts/{w.concept.pk}/expert-vs-crowd/",
+    "crowd-quality": lambda w: f"/api/concepts/{w.concept.pk}/crowd-quality/",
+    "answers.csv": lambda w: f"/api/concepts/{w.concept.pk}/exports/answers.csv",
+    "labels.csv": lambda w: f"/api/concepts/{w.concept.pk}/exports/labels.csv",
+    "labels.jsonl": lambda w: f"/api/concepts/{w.concept.pk}/exports/labels.jsonl",
+    "worker-accuracies.csv": lambda w: f"/api/concepts/{w.concept.pk}/exports/worker-accuracies.csv",
+    "model-card": lambda w: f"/api/model-versions/{w.model_version.pk}/card/",
+}
+#                                   ann  eve  bob  max  oli  anon
+REPORTS: dict[str, tuple[int, ...]] = {
+    "dashboard":             (404, 404, 404, 200, 404, 401),
+    "expert-vs-crowd":       (404, 404, 404, 200, 404, 401),
+    "crowd-quality":         (200, 404, 404, 200, 404, 401),
+    "answers.csv":           (200, 404, 404, 200, 404, 401),
+    "labels.csv":            (200, 404, 404, 200, 404, 401),
+    "labels.jsonl":          (200, 404, 404, 200, 404, 401),
+    "worker-accuracies.csv": (200, 404, 404, 200, 404, 401),
+    "model-card":            (200, 200, 404, 200, 404, 401),
+}
+REPORT_CASES = [(name, role, codes[i]) for name, codes in REPORTS.items() for i, role in enumerate(ROLES)]
+
+
+@pytest.mark.parametrize(("report", "role", "expected"), REPORT_CASES, ids=[f"{r}-{p}" for r, p, _ in REPORT_CASES])
+def test_it_enforces_the_reports_matrix(api: Any, world: World, report: str, role: str, expected: int) -> None:
+    if role != "anon":
+        api.force_authenticate(getattr(world, role))
+    response = api.get(REPORT_URLS[report](world))
+    assert response.status_code == expected, (response.status_code, response.content[:200])
+    if expected >= 400:
+        assert set(response.json()) == {"error", "field"}
+    written = api.post(REPORT_URLS[report](world), {}, format="json")
+    assert written.status_code == (401 if role == "anon" else 405)  # read-only, whoever asks
+
+
+def test_it_shows_a_manager_the_dashboard_of_their_own_project(api: Any, world: World) -> None:
+    api.force_authenticate(world.oli)
+    response = api.get(f"/api/projects/{world.birds.pk}/dashboard/")
+    assert response.status_code == 200
+    assert [c["name"] for c in response.json()["concepts"]] == ["heron"]
+    assert api.get(f"/api/concepts/{world.other_concept.pk}/crowd-quality/").status_code == 200

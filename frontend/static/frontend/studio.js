@@ -39,7 +39,7 @@ const state = {
 
 // Every control that changes the concept's work: shown to whoever may use it (the API's
 // rule, labeling.permissions), never offered to be refused with a 403.
-const EXPERT_CONTROLS = ["btn-expand", "btn-train", "btn-round", "btn-eval", "batch-size", "strategy", "eval-k",
+const EXPERT_CONTROLS = ["btn-expand", "btn-train", "btn-train-missing", "btn-round", "btn-eval", "batch-size", "strategy", "eval-k",
                          "btn-no", "btn-yes", "btn-skip", "btn-undo", "grid-submit"];
 
 function applyRole() {
@@ -554,6 +554,21 @@ const batchSize = () => Math.max(1, Number($("batch-size").value) || 100);
 $("btn-expand").addEventListener("click", (e) => startJob(e.currentTarget, "expand", { size: batchSize() },
                                                           "Finding images…"));
 $("btn-train").addEventListener("click", (e) => startJob(e.currentTarget, "train", {}, "Training…"));
+$("btn-train-missing").addEventListener("click", async (e) => {
+  const button = e.currentTarget;
+  const pool = Number($("pool-select").value);
+  if (!pool) { say("Choose a ready pool first.", true); return; }
+  button.disabled = true;
+  try {
+    const started = await api("POST", `/api/concepts/${conceptId}/train-missing/`, { pool });
+    started.jobs.forEach((job) => jobs.track(job));
+    say(`Training the ${started.sources.join(", ")} arm${started.sources.length > 1 ? "s" : ""}…`);
+  } catch (error) {
+    say(error instanceof ApiError ? error.message : `Network error: ${error.message}`, true);
+  } finally {
+    button.disabled = false;
+  }
+});
 $("btn-round").addEventListener("click", (e) => startJob(e.currentTarget, "rounds", {
   strategy: $("strategy").value, batch_size: batchSize(),
 }, "Selecting the next round…"));

@@ -3,7 +3,7 @@
 // toggle), a preview rendered by the worker page's own renderer from the API's preview (so
 // it is the page a worker sees), then "send to the crowd" and the crowd batches
 // (studio_crowd_batches.js). Every rule is behind the API; the server says who may edit.
-import { api, clearFieldErrors, el, listAll, showFieldError } from "./studio_common.js";
+import { api, clearFieldErrors, coalesce, el, listAll, showFieldError } from "./studio_common.js";
 import { renderTask, sized } from "./crowd_task.js";
 import { CrowdBatches } from "./studio_crowd_batches.js";
 
@@ -122,7 +122,11 @@ function renderExamples() {
 
 async function save(event) {
   event.preventDefault();
-  if (!canAuthor) return;
+  await saveTemplate();
+}
+
+async function saveTemplate() {
+  if (!canAuthor) return false;
   clearFieldErrors(form);
   const body = { concept: conceptId, question: form.elements.question.value.trim(),
                  description: form.elements.description.value.trim(),
@@ -137,10 +141,53 @@ async function save(event) {
       : await api("POST", "/api/templates/", body);
     say(`Instructions saved (template #${saved.id}).`);
     await loadTemplates(saved.id);
+    return true;
   } catch (error) {
     showFieldError(form, error);
+    return false;
   } finally {
     button.disabled = false;
+  }
+}
+
+// Borderline cases: items the crowd labelled otherwise than the expert (computed by the
+// API's crowd quality). One click makes one an example of the instructions, with a note,
+// answered as the expert answered it.
+async function loadBorderline() {
+  const list = $("borderline-rows");
+  if (!list) return;
+  let quality;
+  try {
+    quality = await api("GET", `/api/concepts/${conceptId}/crowd-quality/`);
+  } catch (error) {
+    list.replaceChildren(el("li", { class: "error" }, error.message));
+    return;
+  }
+  const used = new Set(state.examples.map((e) => e.item));
+  const rows = quality.disagreements.map((d) => {
+    const note = el("input", { type: "text", placeholder: "A note for workers: why it is a " + (d.expert ? "yes" : "no"),
+                               "data-testid": "borderline-note", "aria-label": `Note for image ${d.item}` });
+    const button = el("button", { type: "button", class: "secondary small", "data-testid": "borderline-make-example",
+                                  disabled: used.has(d.item), onclick: () => makeExample(d, note.value.trim()) },
+      used.has(d.item) ? "An example already" : "Make it an example");
+    return el("li", { class: "example-row", "data-testid": "borderline-row", dataset: { item: d.item } },
+      el("img", { src: imageOf(d.item), alt: `Image ${d.item}` }),
+      el("div", {}, el("div", { class: "small-text" }, `You: ${d.expert ? "yes" : "no"} · crowd: ${d.crowd ? "yes" : "no"} `,
+        `(P(yes) ${d.posterior_yes === null ? "–" : d.posterior_yes.toFixed(2)}, ${d.n_answers} answers)`), note),
+      button);
+  });
+  list.replaceChildren(...(rows.length ? rows
+    : [el("li", { class: "muted" }, "None: wherever you and the crowd both labelled an image, you agree.")]));
+}
+
+async function makeExample(disagreement, note) {
+  if (!state.examples.some((e) => e.item === disagreement.item)) {
+    state.examples.push({ item: disagreement.item, is_positive: disagreement.expert, note, is_test: false });
+  }
+  renderExamples();
+  if (await saveTemplate()) {
+    say(`Image ${disagreement.item} is now an example of the instructions.`);
+    await loadBorderline();
   }
 }
 
@@ -168,10 +215,15 @@ if (!canAuthor) {
 const batches = new CrowdBatches({ panel, conceptId, projectId, say,
                                    template: () => (state.template ? state.template.id : null) });
 studio.addEventListener("project-event", (event) => batches.handle(event.detail));
+const borderlineSoon = coalesce(loadBorderline, 3000);
+studio.addEventListener("project-event", (event) => {
+  if (event.detail && event.detail.event === "crowd.item_done") borderlineSoon();
+});
 
 (async () => {
   try {
     await Promise.all([loadTemplates(), loadLabels(), batches.load()]);
+    await loadBorderline();
   } catch (error) {
     say(`Could not load the crowd panel: ${error.message}`, true);
   }

@@ -12,7 +12,7 @@ from tqdm import tqdm
 from jobs.recovery import recover_orphans
 from labeling.choices import AssignmentStatus
 from labeling.demo import DEMO_ADMIN, DEMO_PASSWORD, ensure_demo_world
-from modeling.demo import ensure_demo_concept, ensure_demo_pool
+from modeling.demo import ensure_demo_concept, ensure_demo_models, ensure_demo_pool
 
 
 class Command(BaseCommand):
@@ -66,7 +66,22 @@ class Command(BaseCommand):
         self.stdout.write(f"Pool {pool.name!r}: {pool.items.count()} images; concept {concept.name!r}: "
                           f"{waiting} images waiting to be rated{rated}.")
         self._crowd(project, expert, concept, pool)
+        self._models(project, expert, concept, pool)
         return f"/concepts/{concept.pk}/studio/"
+
+    def _models(self, project: Any, expert: Any, concept: Any, pool: Any) -> None:
+        """Models on the simulated expert's labels, on the crowd's and on both, measured on one
+        evaluation set the simulated expert rates: the manager's dashboard compares them."""
+        from aggregation.demo import DEFECTS
+
+        self.stdout.write("Training expert, crowd and expert + crowd models; the simulated expert rates the "
+                          "evaluation set ...")
+        try:
+            versions = ensure_demo_models(project, expert, concept, pool, lambda key: key.split("/", 1)[0] in DEFECTS)
+        except RuntimeError as exc:
+            raise CommandError(str(exc)) from None
+        shown = ", ".join(f"v{v.number} {v.source} ({v.label_count} labels)" for v in versions)
+        self.stdout.write(f"Models: {shown}. The manager's dashboard: /projects/{project.pk}/dashboard/")
 
     def _crowd(self, project: Any, expert: Any, concept: Any, pool: Any) -> None:
         """A crowd batch answered by simulated workers through the API's services, and one
