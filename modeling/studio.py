@@ -84,7 +84,7 @@ def missing_sources(concept: Concept, pool: Pool) -> list[str]:
     for source in LABEL_SOURCES:
         if source in trained:
             continue
-        rows, _, card = training_labels(concept, pool, source)
+        rows, _, _, card = training_labels(concept, pool, source)
         if source == "both" and not {"expert", "crowd"} <= {row[2] for row in card}:
             continue  # "both" is an arm of its own only when both kinds of labels exist
         if len(rows):
