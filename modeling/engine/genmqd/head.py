@@ -38,7 +38,11 @@ class HeadSpec:
         (tanh, not ReLU: the influence needs second derivatives).
     l2: weight of ``(l2 / 2) * |theta|^2`` added to the mean cross-entropy; it makes the
         logistic objective strictly convex, so every refit finds the same minimum.
-    mean, std: (d,) standardisation applied inside the head (fixed, not parameters).
+    mean, std: (d,) centring and scale applied inside the head (fixed, not parameters).
+        The scale is one number for all dimensions (the RMS of the centred features):
+        per-dimension standardisation on a few dozen rows divides near-constant CNN
+        feature dimensions by near-zero stds, and the influence with respect to x* then
+        explodes along exactly the dimensions the data says least about.
     """
 
     input_dim: int
@@ -62,13 +66,19 @@ class HeadSpec:
         return f"HeadSpec(d={self.input_dim}, classes={self.n_classes}, hidden={self.hidden}, l2={self.l2:g})"
 
 
-def head_spec(features: np.ndarray, n_classes: int, hidden: tuple[int, ...] = (), l2: float = 1e-3) -> HeadSpec:
-    """A spec whose standardisation is the per-dimension mean/std of ``features`` (n, d)."""
+def head_spec(features: np.ndarray, n_classes: int, hidden: tuple[int, ...] = (), l2: float | None = None) -> HeadSpec:
+    """A spec centred on the mean of ``features`` (n, d) and scaled by their RMS deviation.
+
+    ``l2=None`` takes ``1 / n``: mean cross-entropy + ``|theta|^2 / (2n)`` is the summed
+    cross-entropy + ``|theta|^2 / 2`` scaled by 1/n, scikit-learn's LogisticRegression(C=1).
+    """
     x = torch.as_tensor(np.asarray(features), dtype=DTYPE)
     if x.ndim != 2 or x.shape[0] == 0:
         raise DimensionMismatchError(f"features must be a non-empty (n, d) array, got {tuple(x.shape)}")
-    std = x.std(dim=0) if x.shape[0] > 1 else torch.ones(x.shape[1], dtype=DTYPE)
-    return HeadSpec(x.shape[1], n_classes, tuple(hidden), l2, x.mean(dim=0), std.clamp_min(_MIN_STD))
+    mean = x.mean(dim=0)
+    rms = float(((x - mean) ** 2).mean().sqrt()) if x.shape[0] > 1 else 1.0
+    std = torch.full((x.shape[1],), max(rms, _MIN_STD), dtype=DTYPE)
+    return HeadSpec(x.shape[1], n_classes, tuple(hidden), 1.0 / x.shape[0] if l2 is None else l2, mean, std)
 
 
 def initial_params(spec: HeadSpec, seed: int = 0) -> torch.Tensor:

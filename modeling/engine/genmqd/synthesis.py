@@ -44,7 +44,8 @@ class SynthesisConfig:
     """Settings of one synthesis.
 
     steps, alpha: T and the step size (the paper's defaults: 200 and 1e-4).
-    hidden, l2: the head (``()`` = multinomial logistic regression) and its L2 weight.
+    hidden, l2: the head (``()`` = multinomial logistic regression) and its L2 weight
+        (None: 1 / |L|, scikit-learn's C = 1).
     damping: added to H in the CG solve (0 is exact for the logistic head).
     refit: "warm" (from the last step's parameters) or "cold" (from scratch each step).
     clamp: keep x* inside the per-dimension range of the labelled features (off by
@@ -55,7 +56,7 @@ class SynthesisConfig:
     steps: int = 200
     alpha: float = 1e-4
     hidden: tuple[int, ...] = ()
-    l2: float = 1e-3
+    l2: float | None = None
     damping: float = DEFAULT_DAMPING
     refit: Literal["warm", "cold"] = "warm"
     clamp: bool = False
