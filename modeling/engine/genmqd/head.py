@@ -15,7 +15,7 @@ influence are far better conditioned there, and at studio sizes (a few hundred r
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -125,53 +125,119 @@ def fit(
     start: torch.Tensor | None = None,
     *,
     tolerance: float = 1e-10,
-    max_iter: int = 500,
+    max_iter: int = 200,
 ) -> torch.Tensor:
-    """Parameters (P,) minimising :func:`objective` on (x, y), by full-batch L-BFGS (torch's,
-    strong-Wolfe line search) from ``start`` (warm start) or :func:`initial_params` (cold).
+    """Parameters (P,) minimising :func:`objective` on (x, y), from ``start`` (a warm start)
+    or :func:`initial_params` (cold), by scipy's trust-region Newton-CG (``trust-ncg``) with
+    exact gradients and Hessian-vector products.
 
-    ``tolerance`` bounds the gradient's max-norm at the returned point: influence functions
-    assume the gradient is zero there, so refits run to a tight tolerance.
+    ``tolerance`` bounds the gradient norm at the returned point: influence functions assume
+    the gradient is zero there. Newton converges quadratically, so a warm refit after a small
+    move of x* takes one or two Newton steps; the trust region keeps a hidden layer's
+    indefinite Hessian safe.
     """
-    params = (initial_params(spec) if start is None else start.detach().clone()).requires_grad_(True)
-    optimiser = torch.optim.LBFGS([params], lr=1.0, max_iter=max_iter, tolerance_grad=tolerance,
-                                  tolerance_change=1e-14, history_size=20, line_search_fn="strong_wolfe")
+    from scipy.optimize import minimize
 
-    def closure() -> torch.Tensor:
-        optimiser.zero_grad()
-        value = objective(spec, params, x, y)
-        value.backward()  # type: ignore[no-untyped-call]
-        return value
+    first = initial_params(spec) if start is None else start.detach()
+    data = prepare(spec, x, y)
 
-    optimiser.step(closure)  # type: ignore[no-untyped-call]
-    return _polish(spec, params.detach(), x, y, tolerance)
+    def value_and_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        value, grad = objective_and_gradient(spec, torch.from_numpy(theta), data)
+        return value, grad.numpy()
+
+    def product(theta: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        return hessian_vector(spec, torch.from_numpy(theta), data, torch.from_numpy(vector)).numpy()
+
+    result = minimize(value_and_gradient, first.numpy().copy(), jac=True, hessp=product, method="trust-ncg",
+                      options={"gtol": tolerance, "maxiter": max_iter})
+    return torch.from_numpy(np.asarray(result.x, dtype=np.float64))
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Training rows prepared once for many gradient and Hessian-vector evaluations:
+    raw features ``x`` (n, d), classes ``y`` (n,) and, for the logistic head, the
+    standardised inputs with a bias column ``a`` (n, d + 1)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    a: torch.Tensor | None
+    #: The last (params, probabilities) the logistic HVP computed: CG and the trust-region
+    #: inner loop call it many times at one point, and the probabilities cost a matmul.
+    cache: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def probabilities(self, spec: HeadSpec, params: torch.Tensor) -> torch.Tensor:
+        """softmax(A [W | b]^T) (n, C) at ``params``, memoised for the last params seen."""
+        assert self.a is not None
+        last = self.cache.get("params")
+        if last is None or not torch.equal(last, params):
+            self.cache["params"] = params.clone()
+            self.cache["probs"] = torch.softmax(self.a @ _logistic_weights(spec, params).T, dim=1)
+        return self.cache["probs"]
+
+
+def prepare(spec: HeadSpec, x: torch.Tensor, y: torch.Tensor) -> Rows:
+    """:class:`Rows` for ``x`` (n, d) and ``y`` (n,)."""
+    return Rows(x, y, None if spec.hidden else _augmented(spec, x))
+
+
+def _augmented(spec: HeadSpec, x: torch.Tensor) -> torch.Tensor:
+    """Standardised features with a constant 1 column (n, d + 1): the logistic head's input."""
+    h = (x - spec.mean) / spec.std
+    return torch.cat([h, torch.ones((h.shape[0], 1), dtype=h.dtype)], dim=1)
+
+
+def _logistic_weights(spec: HeadSpec, params: torch.Tensor) -> torch.Tensor:
+    """The logistic head's parameters as one (C, d + 1) matrix [W | b]."""
+    d, c = spec.input_dim, spec.n_classes
+    return torch.cat([params[: c * d].view(c, d), params[c * d :].view(c, 1)], dim=1)
+
+
+def _flat(spec: HeadSpec, matrix: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`_logistic_weights`: (C, d + 1) -> (P,)."""
+    return torch.cat([matrix[:, : spec.input_dim].reshape(-1), matrix[:, spec.input_dim]])
+
+
+def objective_and_gradient(spec: HeadSpec, params: torch.Tensor, rows: Rows) -> tuple[float, torch.Tensor]:
+    """:func:`objective` and its gradient (P,). The logistic head has them in closed form
+    (``A^T (P - Y) / n``: two matmuls, no autograd graph); a hidden layer uses autograd."""
+    x, y, a = rows.x, rows.y, rows.a
+    if a is None:
+        p = params.detach().requires_grad_(True)
+        value = objective(spec, p, x, y)
+        (grad,) = torch.autograd.grad(value, p)
+        return float(value), grad.detach()
+    z = a @ _logistic_weights(spec, params).T
+    log_probs = torch.log_softmax(z, dim=1)
+    n = x.shape[0]
+    value = -log_probs[torch.arange(n), y].mean() + 0.5 * spec.l2 * params.dot(params)
+    residual = log_probs.exp()
+    residual[torch.arange(n), y] -= 1.0
+    return float(value), _flat(spec, residual.T @ a) / n + spec.l2 * params
 
 
 def gradient(spec: HeadSpec, params: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Gradient (P,) of :func:`objective` at ``params``."""
-    p = params.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(objective(spec, p, x, y), p)
-    return grad.detach()
+    return objective_and_gradient(spec, params, prepare(spec, x, y))[1]
 
 
-def _polish(spec: HeadSpec, params: torch.Tensor, x: torch.Tensor, y: torch.Tensor, tolerance: float,
-            steps: int = 4) -> torch.Tensor:
-    """A few Newton steps (H^-1 g by CG) after L-BFGS, which stalls near 1e-9 on its change
-    tolerance: influence needs the gradient at the refit to be really zero. A step that does
-    not lower the objective (an indefinite H with a hidden layer) is not taken."""
-    from modeling.engine.genmqd.influence import inverse_hvp
+def hessian_vector(spec: HeadSpec, params: torch.Tensor, rows: Rows, vector: torch.Tensor) -> torch.Tensor:
+    """Hessian-vector product (P,) of :func:`objective`, H never formed.
 
-    for _ in range(steps):
-        grad = gradient(spec, params, x, y)
-        if float(grad.abs().max()) <= tolerance:
-            break
-        solve = inverse_hvp(spec, params, x, y, grad, tolerance=1e-10, max_iter=200)
-        candidate = params - solve.solution
-        with torch.no_grad():
-            if not solve.converged or objective(spec, candidate, x, y) > objective(spec, params, x, y):
-                break
-        params = candidate
-    return params
+    Logistic head, closed form: with probabilities P (n, C), inputs A (n, d + 1) and V the
+    vector as (C, d + 1), ``Z = A V^T`` and ``H v = [(P * Z - P * rowsum(P * Z))^T A] / n
+    + l2 v`` (the softmax Jacobian applied per row). A hidden layer: double backward.
+    """
+    x, y, a = rows.x, rows.y, rows.a
+    if a is None:
+        p = params.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(objective(spec, p, x, y), p, create_graph=True)
+        (product,) = torch.autograd.grad(grad, p, grad_outputs=vector)
+        return product.detach()
+    probs = rows.probabilities(spec, params)
+    pz = probs * (a @ _logistic_weights(spec, vector).T)
+    mixed = pz - probs * pz.sum(dim=1, keepdim=True)
+    return _flat(spec, mixed.T @ a) / x.shape[0] + spec.l2 * vector
 
 
 def as_training_data(features: np.ndarray, labels: np.ndarray, n_classes: int) -> tuple[torch.Tensor, torch.Tensor]:

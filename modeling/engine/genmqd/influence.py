@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from scipy.sparse.linalg import LinearOperator, cg
 
-from modeling.engine.genmqd.head import DTYPE, HeadSpec, data_loss, objective
+from modeling.engine.genmqd.head import DTYPE, HeadSpec, data_loss, hessian_vector, prepare
 
 #: Added to H before solving: 0 is exact for the strictly convex logistic head; a hidden
 #: layer can leave H indefinite away from a minimum, and damping keeps CG well-posed.
@@ -43,12 +43,9 @@ class Solve:
 
 
 def hvp(spec: HeadSpec, params: torch.Tensor, x: torch.Tensor, y: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
-    """Hessian-vector product (P,) of the training objective at ``params`` (P,), by
-    double backward (one gradient with a graph, then its product with ``vector``)."""
-    p = params.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(objective(spec, p, x, y), p, create_graph=True)
-    (product,) = torch.autograd.grad(grad, p, grad_outputs=vector)
-    return product.detach()
+    """Hessian-vector product (P,) of the training objective at ``params`` (P,)
+    (closed form for the logistic head, double backward with a hidden layer)."""
+    return hessian_vector(spec, params, prepare(spec, x, y), vector)
 
 
 def inverse_hvp(
@@ -70,11 +67,12 @@ def inverse_hvp(
     """
     size = int(b.shape[0])
     count = [0]
+    rows = prepare(spec, x, y)
 
     def apply(v: np.ndarray) -> np.ndarray:
         count[0] += 1
         vec = torch.from_numpy(np.ascontiguousarray(v, dtype=np.float64).reshape(-1))
-        out = hvp(spec, params, x, y, vec)
+        out = hessian_vector(spec, params, rows, vec)
         if damping:
             out = out + damping * vec
         return out.numpy()
