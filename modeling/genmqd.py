@@ -19,7 +19,14 @@ from labeling import services as labeling_services
 from labeling.choices import BatchKind
 from labeling.models import Batch, Concept, Item, Pool
 from modeling import storage, studio
-from modeling.engine.genmqd import ClassQuery, SynthesisConfig, class_queries, decoder_for, split_validation
+from modeling.engine.genmqd import (
+    ClassQuery,
+    SynthesisConfig,
+    class_queries,
+    decoder_for,
+    mean_features,
+    split_validation,
+)
 
 SELECTION = "genmqd"
 CLASS_NAMES = {1: "yes", 0: "no"}
@@ -47,7 +54,8 @@ def what_model_needs(concept: Concept, pool: Pool, params: dict[str, Any], progr
     features = np.asarray(store.features[rows], dtype=np.float32)
     train, held = split_validation(labels, VALIDATION_FRACTION, np.random.default_rng(params.get("seed", 0)))
     progress(0, 1, "Loading the decoder")
-    decoder = decoder_for(storage.encoder_for(pool.encoder), [*concept.all_positive_phrases, *concept.negative_phrases])
+    decoder = decoder_for(storage.encoder_for(pool.encoder), [*concept.all_positive_phrases, *concept.negative_phrases],
+                          reference=mean_features(store.features))
     config = SynthesisConfig(steps=int(params.get("steps", 200)), alpha=float(params.get("alpha", 1e-4)))
     queries = class_queries(
         features[train], labels[train], features[held], labels[held], n_classes=2, targets=[1, 0],

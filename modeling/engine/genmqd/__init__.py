@@ -19,7 +19,7 @@ from modeling.engine.genmqd.describe import (
     Phrase,
     PhraseBankDecoder,
 )
-from modeling.engine.genmqd.gather import nearest, similarity
+from modeling.engine.genmqd.gather import mean_features, nearest, similarity
 from modeling.engine.genmqd.queries import ClassQuery, class_queries, split_validation
 from modeling.engine.genmqd.synthesis import Synthesis, SynthesisConfig, class_centre, synthesize
 
@@ -36,6 +36,7 @@ __all__ = [
     "class_queries",
     "decoder_for",
     "imagenet_head",
+    "mean_features",
     "nearest",
     "phrase_bank",
     "similarity",

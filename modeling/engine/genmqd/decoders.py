@@ -43,7 +43,7 @@ def phrase_bank(extra: Sequence[str] = ()) -> list[str]:
     return list(dict.fromkeys([*lemmas, *(p.strip() for p in extra if p.strip())]))
 
 
-def decoder_for(encoder: Any, extra_phrases: Sequence[str] = ()) -> Decoder | None:
+def decoder_for(encoder: Any, extra_phrases: Sequence[str] = (), reference: np.ndarray | None = None) -> Decoder | None:
     """The decoder for x* in ``encoder``'s classifier-feature space, or None when there is
     no way from those features to words (separate features without an image-text model:
     GenMQD-Fea still gathers by x* itself).
@@ -51,20 +51,24 @@ def decoder_for(encoder: Any, extra_phrases: Sequence[str] = ()) -> Decoder | No
     Offline encoder: :class:`ImageNetDecoder` (exact grounding through its own classifier).
     An encoder whose features are its shared-space vectors (open_clip; minilm; precomputed
     vectors with a text encoder): :class:`PhraseBankDecoder` over :func:`phrase_bank`.
+    ``reference`` (d,): the pool's mean features, which the ImageNet decoder contrasts with.
     Built once per encoder key and phrase list (the bank costs one text-encoding pass).
     """
     from modeling.engine.encoders.offline import OfflineEncoder
 
     key = (str(getattr(encoder, "key", id(encoder))), tuple(extra_phrases))
     with _lock:
-        if key in _cache:
-            return _cache[key]
-        decoder: Decoder | None = None
+        decoder: Decoder | None = _cache.get(key)
+        if isinstance(decoder, ImageNetDecoder):
+            return decoder.with_reference(reference)
+        if decoder is not None:
+            return decoder
         if isinstance(encoder, OfflineEncoder):
             weight, bias = imagenet_head()
             lemmas, glosses = imagenet_names()
-            decoder = ImageNetDecoder(weight, bias, lemmas, glosses, encoder.class_vectors(),
-                                      temperature=encoder.settings.temperature)
+            decoder = ImageNetDecoder(weight, bias, lemmas, glosses, encoder.class_vectors())
+            _cache[key] = decoder
+            return decoder.with_reference(reference)
         elif getattr(encoder, "feature_dim", None) == getattr(encoder, "dim", 0) and hasattr(encoder, "encode_texts"):
             texts = phrase_bank(extra_phrases)
             vectors = np.asarray(encoder.encode_texts(texts), dtype=np.float32)

@@ -6,9 +6,14 @@ have none offline, and need none for the offline encoder, whose grounding is exa
 - :class:`ImageNetDecoder` (offline encoder). x* is a 1280-d EfficientNet-Lite0 feature
   vector; the network's own classifier maps it to 1,000 ImageNet logits, so x* *is* a
   distribution over ImageNet classes. The description is its top classes (first WordNet
-  lemma and gloss) with their probabilities at the ConSE temperature, renormalised over the
-  phrases shown. The text query is the same weighted mean of those phrases' MiniLM vectors
-  (ConSE restricted to the words the expert sees): what the expert reads is what searches.
+  lemma and gloss) with their softmax probabilities, renormalised over the phrases shown.
+  With a ``reference`` (the pool's mean feature vector) the logits are those of
+  ``x* - reference``: the classes that set x* apart from a typical pool image. Without it,
+  a class centre of CIFAR airplanes reads "platypus, can opener, grey whale, revolver"
+  (classes every low-resolution image scores moderately); with it, cats read "tabby,
+  Egyptian cat, Persian cat, tiger cat". The text query is the weighted mean of the shown
+  phrases' MiniLM vectors (ConSE restricted to the words the expert sees): what the expert
+  reads is what searches.
 - :class:`PhraseBankDecoder` (open_clip, or any encoder whose classifier features are its
   shared-space vectors): the nearest entries of a phrase bank to x* (cosine in the shared
   space), weighted by a softmax of their cosines at CLIP's logit scale; the query is the
@@ -95,13 +100,15 @@ class ImageNetDecoder:
     head_weight (1000, d), head_bias (1000,): the image network's classifier layer;
     lemmas, glosses: 1000 class names (first lemma) and WordNet glosses, in output order;
     class_vectors (1000, dim): the shared-space vectors of the class texts (the ConSE table);
-    temperature: softmax temperature over the logits (the encoder's ConSE temperature).
+    temperature: softmax temperature over the logits;
+    reference: (d,) features of a typical pool image (the pool mean), or None.
     """
 
     source = "imagenet-classes"
 
     def __init__(self, head_weight: np.ndarray, head_bias: np.ndarray, lemmas: Sequence[str], glosses: Sequence[str],
-                 class_vectors: np.ndarray, *, temperature: float = 4.0, top: int = DEFAULT_TOP) -> None:
+                 class_vectors: np.ndarray, *, temperature: float = 1.0, top: int = DEFAULT_TOP,
+                 reference: np.ndarray | None = None) -> None:
         if head_weight.shape[0] != len(head_bias) or len(lemmas) != len(head_bias) or len(class_vectors) != len(head_bias):
             raise DimensionMismatchError("head, class names and class vectors must list the same classes")
         self.weight = np.asarray(head_weight, dtype=np.float64)
@@ -109,9 +116,18 @@ class ImageNetDecoder:
         self.lemmas, self.glosses = list(lemmas), list(glosses)
         self.class_vectors = np.asarray(class_vectors, dtype=np.float32)
         self.temperature, self.top = temperature, top
+        self.reference = None if reference is None else np.asarray(reference, dtype=np.float64).reshape(-1)
+        if self.reference is not None and self.reference.shape[0] != self.weight.shape[1]:
+            raise DimensionMismatchError(f"reference must be ({self.weight.shape[1]},), got {self.reference.shape}")
 
     def __repr__(self) -> str:
-        return f"ImageNetDecoder(classes={len(self.bias)}, T={self.temperature:g}, top={self.top})"
+        ref = "pool mean" if self.reference is not None else "none"
+        return f"ImageNetDecoder(classes={len(self.bias)}, T={self.temperature:g}, top={self.top}, reference={ref})"
+
+    def with_reference(self, reference: np.ndarray | None) -> ImageNetDecoder:
+        """The same decoder contrasting with ``reference`` (d,) (None: no contrast)."""
+        return ImageNetDecoder(self.weight, self.bias, self.lemmas, self.glosses, self.class_vectors,
+                               temperature=self.temperature, top=self.top, reference=reference)
 
     def logits(self, features: np.ndarray) -> np.ndarray:
         """ImageNet logits (1000,) of one feature vector (d,)."""
@@ -121,8 +137,17 @@ class ImageNetDecoder:
         out: np.ndarray = self.weight @ x + self.bias
         return out
 
+    def contrast(self, features: np.ndarray) -> np.ndarray:
+        """Logits (1000,) the description ranks: of ``x - reference`` (the bias cancels), or
+        plain logits without a reference."""
+        if self.reference is None:
+            return self.logits(features)
+        x = np.asarray(features, dtype=np.float64).reshape(-1)
+        out: np.ndarray = self.weight @ (x - self.reference)
+        return out
+
     def describe(self, features: np.ndarray) -> Description:
-        probs = _softmax(self.logits(features) / self.temperature)
+        probs = _softmax(self.contrast(features) / self.temperature)
         top = _top(probs, self.top)
         weights = probs[top] / probs[top].sum()
         phrases = tuple(Phrase(self.lemmas[i], float(w), self.glosses[i]) for i, w in zip(top, weights))

@@ -40,3 +40,15 @@ def nearest(query: np.ndarray, vectors: np.ndarray, k: int, exclude: np.ndarray 
     scores = similarity(query, vectors, metric)
     rows = select(scores, k, exclude)
     return rows, scores[rows]
+
+
+def mean_features(features: np.ndarray, sample: int = 100_000, seed: int = 0) -> np.ndarray:
+    """Mean (d,) float64 of the rows of ``features`` (N, d), over a seeded sample of at most
+    ``sample`` rows read in ascending order (the pool's "typical image" for descriptions)."""
+    n = features.shape[0]
+    rows = np.arange(n) if n <= sample else np.sort(np.random.default_rng(seed).choice(n, sample, replace=False))
+    total = np.zeros(features.shape[1], dtype=np.float64)
+    for start in range(0, len(rows), CHUNK_ROWS):
+        total += np.asarray(features[rows[start : start + CHUNK_ROWS]], dtype=np.float64).sum(axis=0)
+    mean: np.ndarray = total / max(len(rows), 1)
+    return mean

@@ -206,7 +206,7 @@ def objective_and_gradient(spec: HeadSpec, params: torch.Tensor, rows: Rows) -> 
         p = params.detach().requires_grad_(True)
         value = objective(spec, p, x, y)
         (grad,) = torch.autograd.grad(value, p)
-        return float(value), grad.detach()
+        return float(value.detach()), grad.detach()
     z = a @ _logistic_weights(spec, params).T
     log_probs = torch.log_softmax(z, dim=1)
     n = x.shape[0]
