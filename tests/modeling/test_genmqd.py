@@ -91,12 +91,12 @@ def test_a_synthesis_step_lowers_the_validation_loss() -> None:
     x_l, y_l = blobs(45)
     x_v, y_v = blobs(30, seed=1)
     for target in range(3):
-        result = synthesize(x_l, y_l, x_v, y_v, target, 3, SynthesisConfig(steps=1, alpha=0.05))
+        result = synthesize(x_l, y_l, x_v, y_v, target, 3, SynthesisConfig(steps=1, alpha=0.05, alpha_units="raw"))
         loss = result.validation_loss
         assert loss.shape == (2,) and loss[1] < loss[0]
         assert result.moved > 0
         # ... and a longer walk keeps going downhill.
-        walk = synthesize(x_l, y_l, x_v, y_v, target, 3, SynthesisConfig(steps=20, alpha=0.05))
+        walk = synthesize(x_l, y_l, x_v, y_v, target, 3, SynthesisConfig(steps=20, alpha=0.05, alpha_units="raw"))
         assert walk.validation_loss[-1] < walk.validation_loss[0]
         assert np.all(np.diff(walk.validation_loss) <= 1e-12)
 
@@ -104,8 +104,8 @@ def test_a_synthesis_step_lowers_the_validation_loss() -> None:
 def test_warm_started_refits_give_the_same_x_star_as_cold_ones() -> None:
     x_l, y_l = blobs(45)
     x_v, y_v = blobs(30, seed=1)
-    warm = synthesize(x_l, y_l, x_v, y_v, 2, 3, SynthesisConfig(steps=15, alpha=0.5, refit="warm"))
-    cold = synthesize(x_l, y_l, x_v, y_v, 2, 3, SynthesisConfig(steps=15, alpha=0.5, refit="cold"))
+    warm = synthesize(x_l, y_l, x_v, y_v, 2, 3, SynthesisConfig(steps=15, alpha=0.5, alpha_units="raw", refit="warm"))
+    cold = synthesize(x_l, y_l, x_v, y_v, 2, 3, SynthesisConfig(steps=15, alpha=0.5, alpha_units="raw", refit="cold"))
     assert warm.moved > 0.1
     np.testing.assert_allclose(warm.x, cold.x, rtol=0, atol=1e-5 * warm.moved)
     np.testing.assert_allclose(warm.validation_loss, cold.validation_loss, rtol=1e-7)
@@ -116,10 +116,22 @@ def test_synthesis_starts_at_the_class_centre_and_can_stay_in_the_data_range() -
     x_v, y_v = blobs(15, seed=1)
     still = synthesize(x_l, y_l, x_v, y_v, 0, 3, SynthesisConfig(steps=0))
     np.testing.assert_allclose(still.x, x_l[y_l == 0].mean(axis=0), rtol=1e-6)
-    far = synthesize(x_l, y_l, x_v, y_v, 0, 3, SynthesisConfig(steps=5, alpha=50.0, clamp=True))
+    far = synthesize(x_l, y_l, x_v, y_v, 0, 3, SynthesisConfig(steps=5, alpha=50.0, alpha_units="raw", clamp=True))
     assert np.all(far.x >= x_l.min(axis=0) - 1e-6) and np.all(far.x <= x_l.max(axis=0) + 1e-6)
     with pytest.raises(NotEnoughLabelsError, match="class 2"):
         synthesize(x_l[y_l != 2], y_l[y_l != 2], x_v, y_v, 2, 3)
+
+
+def test_alpha_in_unit_norm_units_is_the_raw_step_times_the_squared_feature_norm() -> None:
+    x_l, y_l = blobs(30)
+    x_v, y_v = blobs(15, seed=1)
+    nu = float(np.linalg.norm(x_l, axis=1).mean())
+    unit = synthesize(x_l, y_l, x_v, y_v, 1, 3, SynthesisConfig(steps=3, alpha=1e-3))
+    raw = synthesize(x_l, y_l, x_v, y_v, 1, 3, SynthesisConfig(steps=3, alpha=1e-3 * nu**2, alpha_units="raw"))
+    np.testing.assert_allclose(unit.x, raw.x, rtol=1e-6)
+    # Scaling every feature leaves the move, as a fraction of the feature norm, unchanged.
+    scaled = synthesize(10 * x_l, y_l, 10 * x_v, y_v, 1, 3, SynthesisConfig(steps=3, alpha=1e-3))
+    assert scaled.moved / 10 == pytest.approx(unit.moved, rel=1e-3)
 
 
 def synthetic_imagenet(dim: int = 8, classes: int = 6, seed: int = 0) -> ImageNetDecoder:
@@ -222,7 +234,7 @@ def test_class_queries_gather_by_description_or_by_features_without_repeats() ->
     decoder = synthetic_imagenet(dim=8)
     vectors = np.asarray([decoder.describe(row).query for row in pool])  # pool images in the shared space
     exclude = np.arange(10)
-    config = SynthesisConfig(steps=3, alpha=0.01)
+    config = SynthesisConfig(steps=3, alpha=0.01, alpha_units="raw")
     queries = class_queries(x_l, y_l, x_v, y_v, n_classes=2, targets=[1, 0], per_class=25, vectors=vectors,
                             pool_features=pool, decoder=decoder, exclude=exclude, config=config)
     gathered = np.concatenate([q.rows for q in queries])
