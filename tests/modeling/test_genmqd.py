@@ -31,6 +31,9 @@ from modeling.engine.genmqd.influence import (
 )
 
 
+TIGHT: dict[str, Any] = {"fit_tolerance": 1e-10, "cg_tolerance": 1e-8}
+
+
 def blobs(n: int, d: int = 12, classes: int = 3, seed: int = 0, spread: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """``n`` rows (n, d) from ``classes`` Gaussian blobs that overlap (not separable)."""
     rng = np.random.default_rng(seed)
@@ -91,12 +94,12 @@ def test_a_synthesis_step_lowers_the_validation_loss() -> None:
     x_l, y_l = blobs(45)
     x_v, y_v = blobs(30, seed=1)
     for target in range(3):
-        result = synthesize(x_l, y_l, x_v, y_v, target, 3, SynthesisConfig(steps=1, alpha=0.05, alpha_units="raw"))
+        result = synthesize(x_l, y_l, x_v, y_v, target, 3, SynthesisConfig(steps=1, alpha=0.05, alpha_units="raw", **TIGHT))
         loss = result.validation_loss
         assert loss.shape == (2,) and loss[1] < loss[0]
         assert result.moved > 0
         # ... and a longer walk keeps going downhill.
-        walk = synthesize(x_l, y_l, x_v, y_v, target, 3, SynthesisConfig(steps=20, alpha=0.05, alpha_units="raw"))
+        walk = synthesize(x_l, y_l, x_v, y_v, target, 3, SynthesisConfig(steps=20, alpha=0.05, alpha_units="raw", **TIGHT))
         assert walk.validation_loss[-1] < walk.validation_loss[0]
         assert np.all(np.diff(walk.validation_loss) <= 1e-12)
 
@@ -104,8 +107,8 @@ def test_a_synthesis_step_lowers_the_validation_loss() -> None:
 def test_warm_started_refits_give_the_same_x_star_as_cold_ones() -> None:
     x_l, y_l = blobs(45)
     x_v, y_v = blobs(30, seed=1)
-    warm = synthesize(x_l, y_l, x_v, y_v, 2, 3, SynthesisConfig(steps=15, alpha=0.5, alpha_units="raw", refit="warm"))
-    cold = synthesize(x_l, y_l, x_v, y_v, 2, 3, SynthesisConfig(steps=15, alpha=0.5, alpha_units="raw", refit="cold"))
+    warm = synthesize(x_l, y_l, x_v, y_v, 2, 3, SynthesisConfig(steps=15, alpha=0.5, alpha_units="raw", refit="warm", **TIGHT))
+    cold = synthesize(x_l, y_l, x_v, y_v, 2, 3, SynthesisConfig(steps=15, alpha=0.5, alpha_units="raw", refit="cold", **TIGHT))
     assert warm.moved > 0.1
     np.testing.assert_allclose(warm.x, cold.x, rtol=0, atol=1e-5 * warm.moved)
     np.testing.assert_allclose(warm.validation_loss, cold.validation_loss, rtol=1e-7)

@@ -56,8 +56,10 @@ class SynthesisConfig:
     damping: added to H in the CG solve (0 is exact for the logistic head).
     refit: "warm" (from the last step's parameters) or "cold" (from scratch each step).
     fit_tolerance, cg_tolerance: gradient norm at a refit, and CG's relative residual. A
-        step only needs the direction of I_pert: 1e-8 and 1e-6 keep it within ~1e-5 of the
-        exact one (tests use tighter values to compare with finite differences).
+        step only needs the direction of I_pert: on CIFAR-10 features (6 classes x 30
+        labels, 60 steps) 1e-5 / 1e-3 ended 1.4 % of the walk's length away from x* with
+        1e-8 / 1e-6, 3.3x faster (1.5 s vs 5.1 s); the tests use tight values to compare
+        with finite differences and with cold refits.
     clamp: keep x* inside the per-dimension range of the labelled features (off by
         default, as in the paper; on keeps a long or large-step walk among feature values
         real images have, e.g. non-negative pooled CNN activations).
@@ -71,8 +73,8 @@ class SynthesisConfig:
     damping: float = DEFAULT_DAMPING
     refit: Literal["warm", "cold"] = "warm"
     clamp: bool = False
-    fit_tolerance: float = 1e-8
-    cg_tolerance: float = 1e-6
+    fit_tolerance: float = 1e-5
+    cg_tolerance: float = 1e-3
     cg_max_iter: int = DEFAULT_CG_ITERATIONS
 
 
