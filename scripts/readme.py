@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 MARKER = "<!-- fragments: sections below come from docs/*.md -->"
 DOCS = [
-    "expert_loop", "studio", "encoders", "training", "evaluation", "aggregation",
+    "expert_loop", "studio", "genmqd", "encoders", "training", "evaluation", "aggregation",
     "benchmarks", "libraries", "limitations",
 ]
 
