@@ -271,3 +271,31 @@ def test_the_logistic_heads_closed_form_gradient_and_hvp_match_autograd() -> Non
     from modeling.engine.genmqd.influence import hvp
 
     np.testing.assert_allclose(hvp(spec, params, rows, labels, v).numpy(), (dense @ v).numpy(), rtol=1e-9, atol=1e-12)
+
+
+class SharedSpaceEncoder:
+    """An encoder whose classifier features are its shared-space vectors (as open_clip's
+    are), with a deterministic text tower: random unit vectors seeded by the text."""
+
+    key = "fake-shared-space"
+    dim = feature_dim = 32
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        import zlib
+
+        rows = [np.random.default_rng(zlib.crc32(t.encode())).normal(size=self.dim) for t in texts]
+        out = np.asarray(rows, dtype=np.float32)
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def test_an_open_clip_like_encoder_decodes_by_the_nearest_phrases_of_its_bank() -> None:
+    from modeling.engine.genmqd import decoder_for, phrase_bank
+
+    encoder = SharedSpaceEncoder()
+    decoder = decoder_for(encoder, ["sashimi grade tuna"])
+    assert isinstance(decoder, PhraseBankDecoder)
+    assert decoder.texts == phrase_bank(["sashimi grade tuna"]) and "airliner" in decoder.texts
+    image_like = encoder.encode_texts(["sashimi grade tuna"])[0] + 0.05 * encoder.encode_texts(["noise"])[0]
+    description = decoder.describe(image_like)
+    assert description.phrases[0].text == "sashimi grade tuna"
+    assert float(description.query @ encoder.encode_texts(["sashimi grade tuna"])[0]) > 0.9
