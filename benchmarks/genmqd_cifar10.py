@@ -67,8 +67,8 @@ class Data:
     features: np.ndarray  # (50000, 1280) float32 train features
     vectors: np.ndarray  # (50000, 384) float32 train ConSE vectors
     labels: np.ndarray  # (50000,) int64
-    test_features: np.ndarray
-    test_labels: np.ndarray
+    test_features: np.ndarray | None
+    test_labels: np.ndarray | None
     texts: np.ndarray  # (10, 384) "a photo of a {class}"
     decoder: Decoder
 
@@ -83,13 +83,30 @@ def load_split(split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def load() -> Data:
+    """The train split and the decoder; the test split is read later (:func:`with_test`)."""
     features, vectors, labels = load_split("train")
-    test_features, _, test_labels = load_split("test")
     encoder = create_encoder("offline")
     decoder = decoder_for(encoder, reference=mean_features(features))
     assert decoder is not None
     texts = np.asarray(encoder.encode_texts(list(CLASSES)), dtype=np.float32)
-    return Data(features, vectors, labels, test_features, test_labels, texts, decoder)
+    return Data(features, vectors, labels, None, None, texts, decoder)
+
+
+def with_test(data: Data, wait_seconds: float = 3600.0) -> Data:
+    """``data`` with the test split, waiting (polling every 30 s) while its embedding is
+    still being written by another process: the arms only need train, so they run first."""
+    from modeling.engine.store import StoreError
+
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            data.test_features, _, data.test_labels = load_split("test")
+            return data
+        except StoreError as error:
+            if time.monotonic() > deadline:
+                raise
+            print(f"waiting for the test split: {error}"[:160], file=sys.stderr, flush=True)
+            time.sleep(30)
 
 
 DATA: Data | None = None  # set in the parent; forked workers read it copy-on-write
@@ -113,7 +130,7 @@ def probabilities(spec: Any, params: torch.Tensor, features: np.ndarray) -> np.n
 
 
 def accuracy(rows: np.ndarray) -> float:
-    assert DATA is not None
+    assert DATA is not None and DATA.test_features is not None
     spec, params = head_on(rows)
     predicted = probabilities(spec, params, DATA.test_features).argmax(axis=1)
     return float((predicted == DATA.test_labels).mean())
@@ -123,7 +140,8 @@ Query = Callable[[np.ndarray, np.ndarray, np.ndarray, dict[str, list[float]]], n
 
 
 def run_arm(arm: str, seed: int, iterations: int, per_class: int, config: SynthesisConfig) -> dict[str, Any]:
-    """One arm, one seed: accuracy after 0, 100, ..., iterations*100 queried images."""
+    """One arm, one seed: the labelled set (train rows) after 0, 100, ..., iterations*100
+    queried images; :func:`evaluate` turns them into test accuracies."""
     assert DATA is not None
     torch.set_num_threads(1)
     rng = np.random.default_rng(seed)
@@ -131,14 +149,14 @@ def run_arm(arm: str, seed: int, iterations: int, per_class: int, config: Synthe
     rest = np.setdiff1d(np.arange(len(DATA.labels)), labelled)
     validation = np.concatenate([rng.choice(rest[DATA.labels[rest] == c], 10, replace=False) for c in range(10)])
     stats: dict[str, list[float]] = {"synthesis_seconds": [], "moved": [], "val_drop": [], "precision": []}
-    curve = [accuracy(labelled)]
+    sets = [labelled.tolist()]
     started = time.perf_counter()
     for _ in range(iterations):
         taken = np.concatenate([labelled, validation])
         new = query(arm, labelled, validation, taken, per_class, config, rng, stats)
         labelled = np.concatenate([labelled, new])
-        curve.append(accuracy(labelled))
-    return {"arm": arm, "seed": seed, "accuracy": curve, "seconds": time.perf_counter() - started,
+        sets.append(labelled.tolist())
+    return {"arm": arm, "seed": seed, "labelled": sets, "seconds": time.perf_counter() - started,
             **{k: float(np.mean(v)) if v else None for k, v in stats.items()}}
 
 
@@ -177,6 +195,12 @@ def query(arm: str, labelled: np.ndarray, validation: np.ndarray, taken: np.ndar
         stats["precision"].append(float(np.mean(DATA.labels[rows] == c)))
         gathered.append(rows)
     return np.concatenate(gathered)
+
+
+def evaluate(run: dict[str, Any]) -> dict[str, Any]:
+    """``run`` with its test accuracy after each iteration."""
+    with one_thread():
+        return {**run, "accuracy": [accuracy(np.asarray(rows, dtype=np.int64)) for rows in run["labelled"]]}
 
 
 def _task(args: tuple[str, int, int, int, SynthesisConfig]) -> dict[str, Any]:
@@ -287,6 +311,9 @@ def main() -> None:
     parser.add_argument("--alpha-units", choices=("unit-norm", "raw"), default="unit-norm")
     parser.add_argument("--workers", type=int, default=1, help="processes (one arm x seed each)")
     parser.add_argument("--studio-timing", action="store_true", help="only time one synthesis at studio sizes")
+    parser.add_argument("--save", type=Path, help="append every finished run (labelled sets) to this JSON-lines file")
+    parser.add_argument("--load", type=Path, action="append", default=[],
+                        help="also report the runs saved in this file (repeatable); with --seeds '' only reports")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -310,12 +337,17 @@ def main() -> None:
     print(f"loaded CIFAR-10 features in {time.perf_counter() - started:.1f} s; {len(arms)} arms x {len(seeds)} seeds",
           file=sys.stderr)
     tasks = [(arm, seed, args.iterations, args.per_class, config) for seed in seeds for arm in arms]
-    runs: list[dict[str, Any]] = []
+    runs: list[dict[str, Any]] = [json.loads(line) for path in args.load for line in path.read_text().splitlines()]
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         for run in pool.map(_task, tasks):
             runs.append(run)
-            print(f"  {run['arm']} seed {run['seed']}: {' '.join(f'{100 * a:.2f}' for a in run['accuracy'])} "
-                  f"({run['seconds']:.0f} s)", file=sys.stderr, flush=True)
+            if args.save:
+                with args.save.open("a") as out:
+                    out.write(json.dumps(run) + "\n")
+            print(f"  {run['arm']} seed {run['seed']} done ({run['seconds']:.0f} s)", file=sys.stderr, flush=True)
+    with_test(DATA)
+    runs = [evaluate(run) for run in runs]
+    arms = [a for a in arms if any(r["arm"] == a for r in runs)] or sorted({r["arm"] for r in runs})
     result = report(runs, arms, args.iterations, args.per_class)
     result.update({"seeds": seeds, "steps": args.steps, "alpha": args.alpha, "alpha_units": args.alpha_units,
                    "per_class": args.per_class, "runs": runs})

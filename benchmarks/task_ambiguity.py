@@ -57,28 +57,33 @@ EPOCH_GRID = (2, 5, 10, 20, 50)
 class Features:
     name: str
     train: np.ndarray
-    test: np.ndarray
+    test: np.ndarray | None  # None: part (a) alone, which needs no test scores
 
 
 @dataclass
 class Split:
     labels: np.ndarray  # (50000,) class index
-    test_labels: np.ndarray
+    test_labels: np.ndarray | None
 
 
-def load_pretrained() -> tuple[Features, Split, list[str], list[str]]:
+def load_pretrained(with_test: bool = True) -> tuple[Features, Split, list[str], list[str]]:
+    """The offline encoder's features of train (and test), linked from the embedding cache,
+    with the stores' keys (the images' order, for the raw pixels)."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from genmqd_cifar10 import load_split
 
-    train_f, _, train_y = load_split("train")
-    test_f, _, test_y = load_split("test")
-    from modeling.engine.embedding import embed_source  # noqa: F401  (keys come from the same stores)
     from modeling.engine.encoders.paths import default_cache_dir
     from modeling.engine.store import EmbeddingStore
 
-    keys = [list(EmbeddingStore.open(default_cache_dir().parent / "pools" / f"bench-cifar10-{s}-offline").keys)
-            for s in ("train", "test")]
-    return Features("pretrained (EfficientNet-Lite0)", train_f, test_f), Split(train_y, test_y), keys[0], keys[1]
+    def keys(split: str) -> list[str]:
+        return list(EmbeddingStore.open(default_cache_dir().parent / "pools" / f"bench-cifar10-{split}-offline").keys)
+
+    train_f, _, train_y = load_split("train")
+    if not with_test:
+        return Features("pretrained (EfficientNet-Lite0)", train_f, None), Split(train_y, None), keys("train"), []
+    test_f, _, test_y = load_split("test")
+    return (Features("pretrained (EfficientNet-Lite0)", train_f, test_f), Split(train_y, test_y), keys("train"),
+            keys("test"))
 
 
 def raw_pixels(train_keys: list[str], test_keys: list[str], dims: int = 128) -> Features:
@@ -106,7 +111,7 @@ def members(labels: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
 Seed = Callable[[np.random.Generator], np.ndarray]
 
 
-def loop(features: Features, positive: np.ndarray, test_positive: np.ndarray, seed_rows: np.ndarray, *,
+def loop(features: Features, positive: np.ndarray, test_positive: np.ndarray | None, seed_rows: np.ndarray, *,
          strategy: str, rounds: int, batch: int, seed: int,
          trainer: Callable[..., Any] | None = None) -> dict[str, Any]:
     """An AL loop with the product's trainer: returns labels and test AUC-PR per round and the
@@ -121,11 +126,13 @@ def loop(features: Features, positive: np.ndarray, test_positive: np.ndarray, se
         y = positive[rows].astype(np.int64)
         if trainer is None:
             model = train(features.train[rows], y, features.train, config, exclude=rows, previous_scores=previous)
-            pool_scores, test_scores = score_pool(model, features.train), score_pool(model, features.test)
+            pool_scores = score_pool(model, features.train)
+            test_scores = None if features.test is None else score_pool(model, features.test)
         else:
             pool_scores, test_scores = trainer(features, rows, y, config, previous, seed)
         out["labels"].append(len(rows))
-        out["auc_pr"].append(average_precision(test_positive.astype(np.int64), test_scores))
+        if test_scores is not None and test_positive is not None:
+            out["auc_pr"].append(average_precision(test_positive.astype(np.int64), test_scores))
         previous = pool_scores
         if r == rounds:
             break
@@ -143,7 +150,8 @@ def seed_set(labels_positive: np.ndarray, rng: np.random.Generator, n_pos: int =
 
 
 def part_a(features: Features, split: Split, seeds: list[int], rounds: int, batch: int) -> dict[str, Any]:
-    positive, test_positive = members(split.labels, VEHICLE), members(split.test_labels, VEHICLE)
+    positive = members(split.labels, VEHICLE)
+    test_positive = None if split.test_labels is None else members(split.test_labels, VEHICLE)
     missing = members(split.labels, MISSING)
     pool_share = float(missing.mean())
     shares: dict[str, list[list[float]]] = {"margin": [], "random": []}
@@ -298,7 +306,7 @@ def main() -> None:
     if bad or not parts <= {"a", "b", "c"}:
         parser.error(f"unknown concepts {bad} (known: {', '.join(CLASSES)}) or parts {sorted(parts)}")
     started = time.perf_counter()
-    pretrained, split, train_keys, test_keys = load_pretrained()
+    pretrained, split, train_keys, test_keys = load_pretrained(with_test=parts != {"a"})
     result: dict[str, Any] = {"seeds": seeds, "rounds": args.rounds, "batch": args.batch}
     if "a" in parts:
         result["a"] = part_a(pretrained, split, seeds, args.rounds, args.batch)
