@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django.shortcuts import get_object_or_404
@@ -16,6 +17,7 @@ from jobs.serializers import JobSerializer
 from labeling import permissions
 from labeling.choices import PoolStatus
 from labeling.errors import Conflict
+from labeling.inputs import query_int
 from labeling.models import Concept, Pool
 from modeling import genmqd
 from modeling.studio_views import PoolInput, _ready_pool
@@ -25,8 +27,15 @@ class NeedsInput(PoolInput):
     per_class = serializers.IntegerField(min_value=1, max_value=100, default=10,
                                          help_text="Images gathered per description (yes and no).")
     steps = serializers.IntegerField(min_value=0, max_value=2000, default=200, help_text="Synthesis steps T.")
-    alpha = serializers.FloatField(min_value=1e-12, max_value=10.0, default=1e-4, help_text="Step size.")
-    seed = serializers.IntegerField(default=0, help_text="Seeds the split of labels into L and V.")
+    alpha = serializers.FloatField(min_value=1e-12, max_value=10.0, default=1e-4,
+                                   help_text="Step size (in units of the features' norm).")
+    seed = serializers.IntegerField(default=0, min_value=0, max_value=2**32 - 1,
+                                    help_text="Seeds the split of labels into L and V.")
+
+    def validate_alpha(self, value: float) -> float:
+        if not math.isfinite(value):  # NaN passes min/max comparisons
+            raise serializers.ValidationError("Must be a finite number.")
+        return value
 
 
 def _concept(request: Request, pk: int) -> Concept:
@@ -56,10 +65,10 @@ class WhatModelNeedsView(APIView):
     @extend_schema(responses={200: dict}, summary="The newest descriptions of what the model needs")
     def get(self, request: Request, pk: int) -> Response:
         concept = _concept(request, pk)
-        pool_id = request.query_params.get("pool")
+        pool_id = query_int(request, "pool")
         pool = None
-        if pool_id and pool_id.isdigit():
-            pool = Pool.objects.filter(pk=int(pool_id), project_id=concept.project_id,
-                                       status=PoolStatus.READY).first()
-        body: dict[str, Any] = genmqd.latest(concept, pool) or {"batch": None, "size": 0, "descriptions": []}
+        if pool_id is not None:
+            pool = Pool.objects.filter(pk=pool_id, project_id=concept.project_id, status=PoolStatus.READY).first()
+        found = genmqd.latest(concept, pool) if pool is not None or pool_id is None else None
+        body: dict[str, Any] = found or {"batch": None, "size": 0, "descriptions": []}
         return Response(body)

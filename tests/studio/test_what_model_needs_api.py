@@ -16,9 +16,8 @@ from tests.people import World
 from tests.studio.conftest import run_queued_jobs
 from tests.studio.test_expert_loop_api import make_pool, rate_batch, rated_airplane_concept
 
-pytestmark = pytest.mark.slow
 
-
+@pytest.mark.slow
 def test_it_describes_what_the_model_needs_and_gathers_a_rateable_batch(
         api: Any, world: World, studio_settings: Any, cifar_folder: Path) -> None:
     api.force_authenticate(world.ann)
@@ -56,6 +55,7 @@ def test_it_describes_what_the_model_needs_and_gathers_a_rateable_batch(
     assert latest["batch"] == batch.pk and latest["descriptions"] == descriptions
 
 
+@pytest.mark.slow
 def test_it_asks_for_labels_of_both_kinds_first(api: Any, world: World, studio_settings: Any,
                                                 cifar_folder: Path) -> None:
     api.force_authenticate(world.ann)
@@ -87,3 +87,47 @@ def test_it_names_bad_input_and_lets_only_the_owner_start_it(api: Any, world: Wo
         assert api.post(url, {"pool": world.pool.pk}, format="json").status_code == expected, user
     api.force_authenticate(None)
     assert api.get(url).status_code == 401
+
+
+#              ann  eve  bob  max  oli  anon
+ROLE_CODES = {"post": (409, 403, 404, 403, 404, 401), "get": (200, 200, 404, 200, 404, 401)}
+
+
+@pytest.mark.parametrize("method", sorted(ROLE_CODES))
+@pytest.mark.parametrize("role", ["ann", "eve", "bob", "max", "oli", "anon"])
+def test_it_follows_the_access_policy(api: Any, world: World, method: str, role: str) -> None:
+    """The concept's owner starts it (the pool here is not ready: 409); whoever reads the
+    concept reads the descriptions; others do not learn the concept exists."""
+    url = f"/api/concepts/{world.concept.pk}/what-model-needs/"
+    if role != "anon":
+        api.force_authenticate(getattr(world, role))
+    response = api.post(url, {"pool": world.pool.pk}, format="json") if method == "post" else api.get(url)
+    expected = ROLE_CODES[method][["ann", "eve", "bob", "max", "oli", "anon"].index(role)]
+    assert response.status_code == expected, response.json()
+    if expected >= 400:
+        assert set(response.json()) == {"error", "field"}
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"pool": 1.5}, "pool"), ({"pool": True}, "pool"), ({"pool": 2**63}, "pool"), ({"pool": "²"}, "pool"),
+    ({"seed": -1}, "seed"), ({"seed": 2**32}, "seed"), ({"steps": 2001}, "steps"), ({"per_class": 101}, "per_class"),
+    ({"alpha": "nan"}, "alpha"), ({"alpha": "inf"}, "alpha"), ({"alpha": 11}, "alpha"),
+])
+def test_it_refuses_odd_numbers(api: Any, world: World, body: dict[str, Any], field: str) -> None:
+    api.force_authenticate(world.ann)
+    response = api.post(f"/api/concepts/{world.concept.pk}/what-model-needs/", {"pool": world.pool.pk, **body},
+                        format="json")
+    assert response.status_code == 400 and response.json()["field"] == field, response.json()
+
+
+@pytest.mark.parametrize("query", ["²", "-1", "1.5", str(2**63), "x"])
+def test_it_refuses_odd_pool_queries(api: Any, world: World, query: str) -> None:
+    api.force_authenticate(world.ann)
+    response = api.get(f"/api/concepts/{world.concept.pk}/what-model-needs/", {"pool": query})
+    assert response.status_code == 400 and response.json()["field"] == "pool", response.json()
+
+
+def test_it_reads_nothing_for_a_pool_of_another_project(api: Any, world: World) -> None:
+    api.force_authenticate(world.ann)
+    response = api.get(f"/api/concepts/{world.concept.pk}/what-model-needs/", {"pool": world.pool.pk + 1000})
+    assert response.json() == {"batch": None, "size": 0, "descriptions": []}

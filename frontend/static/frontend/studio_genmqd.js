@@ -25,7 +25,7 @@ const percent = (weight) => `${Math.round(weight * 100)}%`;
 function render(result) {
   shown = result && result.descriptions && result.descriptions.length ? result : null;
   $("needs-empty").hidden = Boolean(shown);
-  $("needs-actions").hidden = !shown;
+  $("needs-actions").hidden = !shown || root.dataset.canWrite !== "1";
   section.dataset.batch = shown ? shown.batch : "";
   section.dataset.descriptions = shown ? shown.descriptions.length : 0;
   $("needs-list").replaceChildren(...(shown ? shown.descriptions.map(card) : []));
@@ -117,7 +117,18 @@ $("pool-select").addEventListener("change", loadLatest);
 root.addEventListener("studio:event", (event) => jobs.handle(event.detail));
 
 // The pool list is filled by studio.js: ask for the latest result once it has loaded.
+// Asking and rating are the concept owner's (the API's can_write, set on #studio by studio.js);
+// a viewer sees the descriptions only.
+function applyRole() {
+  const canWrite = root.dataset.canWrite === "1";
+  section.querySelector(".needs-controls").hidden = !canWrite;
+  $("btn-needs").disabled = !canWrite;
+  $("btn-needs-rate").disabled = !canWrite;
+  if (!canWrite) $("needs-empty").textContent = "No descriptions yet.";
+}
+
 async function start() {
+  applyRole();
   await loadLatest();
   section.dataset.ready = "1";
 }
