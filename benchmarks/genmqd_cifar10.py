@@ -300,6 +300,16 @@ def studio_timing(steps: int) -> dict[str, Any]:
     return out
 
 
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} x {os.cpu_count()}"
+    except OSError:
+        pass
+    return f"{os.cpu_count()} CPUs"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seeds (default: 5)")
@@ -350,6 +360,9 @@ def main() -> None:
     with_test(DATA)
     runs = [evaluate(run) for run in runs]
     arms = [a for a in arms if any(r["arm"] == a for r in runs)] or sorted({r["arm"] for r in runs})
+    print(f"\nT = {args.steps} steps of alpha = {args.alpha:g} ({args.alpha_units}); {args.per_class} images per "
+          f"description; seeds {sorted({r['seed'] for r in runs})}; CPU: {_cpu()}, load average "
+          f"{os.getloadavg()[0]:.1f}")
     result = report(runs, arms, args.iterations, args.per_class)
     result.update({"seeds": seeds, "steps": args.steps, "alpha": args.alpha, "alpha_units": args.alpha_units,
                    "per_class": args.per_class, "runs": runs})

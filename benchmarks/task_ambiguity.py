@@ -19,7 +19,8 @@ intended task", NeurIPS 2022) on CIFAR-10 with the product's trainer and margin 
     epochs) vs its fixed budget (10 epochs) vs early stopping on a held-out 20 % of the
     labels (epochs chosen from a grid by held-out AUC-PR, then retrained on all labels).
 
-Test AUC-PR on all 10,000 CIFAR-10 test images. Means over concepts x seeds.
+Test AUC-PR on all 10,000 CIFAR-10 test images (or, with ``--test-from-train N``, on N
+stratified train images held out of the pool). Means over concepts x seeds.
 
     AGILE_CACHE_DIR=... nice -n 10 python benchmarks/task_ambiguity.py [--seeds 0,1] [--parts a,b,c] [--json]
 """
@@ -86,7 +87,21 @@ def load_pretrained(with_test: bool = True) -> tuple[Features, Split, list[str],
             keys("test"))
 
 
-def raw_pixels(train_keys: list[str], test_keys: list[str], dims: int = 128) -> Features:
+def held_out(features: Features, split: Split, train_keys: list[str], size: int, seed: int = 0
+             ) -> tuple[Features, Split, list[str], list[str], str]:
+    """Train split into a pool and a stratified held-out test set of ``size`` images (for a
+    run while the test split is still being embedded); returns the test images' zip too."""
+    rng = np.random.default_rng(seed)
+    per_class = size // len(CLASSES)
+    test_rows = np.sort(np.concatenate([rng.choice(np.flatnonzero(split.labels == c), per_class, replace=False)
+                                        for c in range(len(CLASSES))]))
+    pool_rows = np.setdiff1d(np.arange(len(split.labels)), test_rows)
+    return (Features(features.name, features.train[pool_rows], features.train[test_rows]),
+            Split(split.labels[pool_rows], split.labels[test_rows]),
+            [train_keys[i] for i in pool_rows], [train_keys[i] for i in test_rows], "train")
+
+
+def raw_pixels(train_keys: list[str], test_keys: list[str], dims: int = 128, test_split: str = "test") -> Features:
     """32x32x3 pixels in [0, 1] of the same images (same order), PCA to ``dims`` fitted on train."""
     from sklearn.decomposition import PCA
 
@@ -98,7 +113,7 @@ def raw_pixels(train_keys: list[str], test_keys: list[str], dims: int = 128) -> 
                 out[i] = np.asarray(image, dtype=np.float32).reshape(-1) / 255.0
         return out
 
-    train_px, test_px = read("train", train_keys), read("test", test_keys)
+    train_px, test_px = read("train", train_keys), read(test_split, test_keys)
     pca = PCA(n_components=dims, svd_solver="randomized", random_state=0).fit(train_px)
     return Features(f"raw pixels (PCA {dims})", pca.transform(train_px).astype(np.float32),
                     pca.transform(test_px).astype(np.float32))
@@ -168,11 +183,33 @@ def part_a(features: Features, split: Split, seeds: list[int], rounds: int, batc
     print("|---|" + "---|" * (rounds + 1))
     table = {}
     for strategy, values in shares.items():
-        per_round = np.mean(values, axis=0)
+        a = np.asarray(values)
+        per_round = a.mean(axis=0)
         table[strategy] = per_round.tolist()
         print(f"| {'uncertainty (margin)' if strategy == 'margin' else 'random'} | "
-              + " | ".join(f"{100 * v:.1f} %" for v in per_round) + f" | {100 * per_round.mean():.1f} % |")
-    return {"pool_share": pool_share, "share_per_round": table}
+              + " | ".join(f"{100 * v:.1f} %" for v in per_round) + f" | {_pct_interval(a.mean(axis=1))} |")
+    print("| pool share | " + " | ".join(f"{100 * pool_share:.1f} %" for _ in range(rounds))
+          + f" | {100 * pool_share:.1f} % |")
+    over = {s: float(np.mean(v)) / pool_share for s, v in shares.items()}
+    print(f"\nacquired / pool share over all rounds: uncertainty {over['margin']:.2f}x, random {over['random']:.2f}x "
+          f"({'over' if over['margin'] > 1 else 'under'}-acquired by uncertainty sampling)")
+    return {"pool_share": pool_share, "share_per_round": table, "over_acquisition": over,
+            "share_per_seed": {s: np.asarray(v).mean(axis=1).tolist() for s, v in shares.items()}}
+
+
+def _interval(values: Any) -> tuple[float, float]:
+    """Mean and the half-width of a 95 % t-interval (nan for one value)."""
+    from scipy import stats
+
+    a = np.asarray(values, dtype=np.float64)
+    if len(a) < 2:
+        return float(a.mean()), float("nan")
+    return float(a.mean()), float(stats.t.ppf(0.975, len(a) - 1) * a.std(ddof=1) / np.sqrt(len(a)))
+
+
+def _pct_interval(values: Any) -> str:
+    mean, half = _interval(values)
+    return f"{100 * mean:.1f} % ± {100 * half:.1f}"
 
 
 def labels_to_reach(run: dict[str, Any], target: float) -> float:
@@ -210,7 +247,19 @@ def part_b(sets: list[Features], split: Split, concepts: list[str], seeds: list[
         median = float(np.median(ratios))
         print(f"| {features.name} | **median** | | | **{median:.2f}** ({len(finite)}/{len(ratios)} reached; "
               f"saving {1 / median:.1f}x) |")
-    return out
+    print("\n(b) summary: label saving of uncertainty over random (random's labels / uncertainty's labels to reach "
+          "random's final AUC-PR; > 1 = uncertainty needs fewer; a run that never reaches it counts as no saving)")
+    print("| features | runs | median saving | runs with saving >= 2x | median AUC-PR gain at the end |")
+    print("|---|---|---|---|---|")
+    summary = {}
+    for name, runs in out.items():
+        savings = np.array([1 / r["ratio"] if np.isfinite(r["ratio"]) else 0.0 for r in runs])
+        gains = np.array([r["margin"][-1] - r["random"][-1] for r in runs])
+        summary[name] = {"median_saving": float(np.median(savings)), "at_least_2x": int((savings >= 2).sum()),
+                         "runs": len(runs), "median_gain": float(np.median(gains))}
+        print(f"| {name} | {len(runs)} | {np.median(savings):.2f}x | {(savings >= 2).sum()}/{len(runs)} | "
+              f"{np.median(gains):+.3f} |")
+    return {"runs": out, "summary": summary}
 
 
 def early_stopped(features: Features, rows: np.ndarray, y: np.ndarray, config: Any, previous: np.ndarray | None,
@@ -283,6 +332,11 @@ def part_c(features: Features, split: Split, concepts: list[str], seeds: list[in
                        "epochs": float(np.mean(epochs_used[name]))}
         print(f"| {name} | " + " | ".join(f"{m:.3f} ± {h:.3f}" for m, h in zip(mean, half))
               + f" | {np.mean(epochs_used[name]):.0f} |")
+    early, stop = table["early stop on held-out 20 %"], table["0.1 % of starting loss"]
+    inside = [abs(m - e) <= h for m, e, h in zip(stop["mean"], early["mean"], early["half_width"])]
+    print("| 0.1 % stop within early stopping's interval | " + " | ".join("yes" if i else "no" for i in inside)
+          + f" | {sum(inside)}/{len(inside)} |")
+    table["stop_within_early_interval"] = inside
     return table
 
 
@@ -297,6 +351,9 @@ def main() -> None:
     parser.add_argument("--c-seeds", default="0,1", help="seeds of part (c), the costly one (default 0,1)")
     parser.add_argument("--c-concepts", default="airplane", help="concepts of part (c) (default airplane)")
     parser.add_argument("--c-rounds", type=int, default=3, help="rounds of part (c) (default 3)")
+    parser.add_argument("--test-from-train", type=int, default=0, metavar="N",
+                        help="hold out N stratified train images as the test set (the pool is the rest) instead "
+                             "of the CIFAR-10 test split")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",") if s]
@@ -306,12 +363,21 @@ def main() -> None:
     if bad or not parts <= {"a", "b", "c"}:
         parser.error(f"unknown concepts {bad} (known: {', '.join(CLASSES)}) or parts {sorted(parts)}")
     started = time.perf_counter()
-    pretrained, split, train_keys, test_keys = load_pretrained(with_test=parts != {"a"})
-    result: dict[str, Any] = {"seeds": seeds, "rounds": args.rounds, "batch": args.batch}
+    test_split = "test"
+    if args.test_from_train:
+        pretrained, split, train_keys, _ = load_pretrained(with_test=False)
+        pretrained, split, train_keys, test_keys, test_split = held_out(pretrained, split, train_keys,
+                                                                         args.test_from_train)
+        print(f"test set: {len(test_keys)} train images held out; pool: the other {len(train_keys)}")
+    else:
+        pretrained, split, train_keys, test_keys = load_pretrained(with_test=parts != {"a"})
+    result: dict[str, Any] = {"seeds": seeds, "rounds": args.rounds, "batch": args.batch,
+                              "test": f"{args.test_from_train} held-out train images" if args.test_from_train
+                              else "CIFAR-10 test split (10,000)"}
     if "a" in parts:
         result["a"] = part_a(pretrained, split, seeds, args.rounds, args.batch)
     if "b" in parts:
-        pixels = raw_pixels(train_keys, test_keys)
+        pixels = raw_pixels(train_keys, test_keys, test_split=test_split)
         result["b"] = part_b([pretrained, pixels], split, concepts, seeds, args.rounds, args.batch)
     if "c" in parts:
         c_seeds = [int(s) for s in args.c_seeds.split(",") if s]
