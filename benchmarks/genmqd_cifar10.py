@@ -139,7 +139,8 @@ def accuracy(rows: np.ndarray) -> float:
 Query = Callable[[np.ndarray, np.ndarray, np.ndarray, dict[str, list[float]]], np.ndarray]
 
 
-def run_arm(arm: str, seed: int, iterations: int, per_class: int, config: SynthesisConfig) -> dict[str, Any]:
+def run_arm(arm: str, seed: int, iterations: int, per_class: int, config: SynthesisConfig,
+            checkpoint: Path | None = None) -> dict[str, Any]:
     """One arm, one seed: the labelled set (train rows) after 0, 100, ..., iterations*100
     queried images; :func:`evaluate` turns them into test accuracies."""
     assert DATA is not None
@@ -156,8 +157,32 @@ def run_arm(arm: str, seed: int, iterations: int, per_class: int, config: Synthe
         new = query(arm, labelled, validation, taken, per_class, config, rng, stats)
         labelled = np.concatenate([labelled, new])
         sets.append(labelled.tolist())
+        if checkpoint is not None:  # the run so far: reportable if the rest cannot be waited for
+            _append(checkpoint, _record(arm, seed, sets, started, stats, complete=len(sets) == iterations + 1))
+    return _record(arm, seed, sets, started, stats, complete=True)
+
+
+def _record(arm: str, seed: int, sets: list[list[int]], started: float, stats: dict[str, list[float]],
+            complete: bool) -> dict[str, Any]:
     return {"arm": arm, "seed": seed, "labelled": sets, "seconds": time.perf_counter() - started,
-            **{k: float(np.mean(v)) if v else None for k, v in stats.items()}}
+            "complete": complete, **{k: float(np.mean(v)) if v else None for k, v in stats.items()}}
+
+
+def _append(path: Path, run: dict[str, Any]) -> None:
+    with path.open("a") as out:
+        out.write(json.dumps(run) + "\n")
+
+
+def latest_runs(paths: list[Path]) -> list[dict[str, Any]]:
+    """The longest saved record of each (arm, seed) in ``paths`` (checkpoints and full runs)."""
+    best: dict[tuple[str, int], dict[str, Any]] = {}
+    for path in paths:
+        for line in path.read_text().splitlines():
+            run = json.loads(line)
+            key = (run["arm"], run["seed"])
+            if key not in best or len(run["labelled"]) > len(best[key]["labelled"]):
+                best[key] = run
+    return list(best.values())
 
 
 def query(arm: str, labelled: np.ndarray, validation: np.ndarray, taken: np.ndarray, per_class: int,
@@ -203,7 +228,7 @@ def evaluate(run: dict[str, Any]) -> dict[str, Any]:
         return {**run, "accuracy": [accuracy(np.asarray(rows, dtype=np.int64)) for rows in run["labelled"]]}
 
 
-def _task(args: tuple[str, int, int, int, SynthesisConfig]) -> dict[str, Any]:
+def _task(args: tuple[str, int, int, int, SynthesisConfig, Path | None]) -> dict[str, Any]:
     with one_thread():
         return run_arm(*args)
 
@@ -229,27 +254,40 @@ def report(runs: list[dict[str, Any]], arms: list[str], iterations: int, per_cla
         mine = [r for r in runs if r["arm"] == arm]
         cells, summary = [], []
         for i in range(len(queried)):
-            mean, low, high = interval([100 * r["accuracy"][i] for r in mine])
-            summary.append({"mean": mean, "low": low, "high": high})
-            cells.append(f"{mean:.2f} [{low:.2f}, {high:.2f}]")
+            reached = [100 * r["accuracy"][i] for r in mine if len(r["accuracy"]) > i]
+            if not reached:
+                summary.append({"mean": None, "low": None, "high": None, "n": 0})
+                cells.append("–")
+                continue
+            mean, low, high = interval(reached)
+            summary.append({"mean": mean, "low": low, "high": high, "n": len(reached)})
+            cells.append(f"{mean:.2f} [{low:.2f}, {high:.2f}]" + (f" (n={len(reached)})" if len(reached) < len(mine)
+                                                                  else ""))
         extras = [_mean(mine, key) for key in ("precision", "moved", "val_drop", "synthesis_seconds")]
         print(f"| {arm} | " + " | ".join(cells) + " | " + " | ".join(extras) + " |")
         table[arm] = {"accuracy": summary, "seeds": sorted(r["seed"] for r in mine),
                       **{k: _raw(mine, k) for k in ("precision", "moved", "val_drop", "synthesis_seconds")}}
     paired = {}
-    for other in ("randomtext", "centre"):
+    for other in ("randomtext", "centre", "margin"):
         if "genmqd" in table and other in table:
-            diffs = _paired(runs, "genmqd", other, -1)
+            for index in range(len(queried) - 1, 0, -1):  # the most queried count with a paired seed
+                diffs = _paired(runs, "genmqd", other, index)
+                if diffs:
+                    break
+            if not diffs:
+                continue
             mean, low, high = interval(diffs)
-            paired[other] = {"mean": mean, "low": low, "high": high, "n": len(diffs)}
-            print(f"\nGenMQD - {other} at {queried[-1]}: {mean:+.2f} points [{low:+.2f}, {high:+.2f}] (paired by seed)")
+            paired[other] = {"mean": mean, "low": low, "high": high, "n": len(diffs), "queried": queried[index]}
+            print(f"\nGenMQD - {other} at {queried[index]}: {mean:+.2f} points [{low:+.2f}, {high:+.2f}] "
+                  f"(paired by seed, {len(diffs)} seeds)")
     return {"queried": queried, "arms": table, "paired_at_end": paired, "paper": PAPER}
 
 
 def _paired(runs: list[dict[str, Any]], a: str, b: str, index: int) -> list[float]:
     by_seed = {(r["arm"], r["seed"]): r for r in runs}
     seeds = sorted({r["seed"] for r in runs if r["arm"] == a} & {r["seed"] for r in runs if r["arm"] == b})
-    return [100 * (by_seed[(a, s)]["accuracy"][index] - by_seed[(b, s)]["accuracy"][index]) for s in seeds]
+    return [100 * (by_seed[(a, s)]["accuracy"][index] - by_seed[(b, s)]["accuracy"][index]) for s in seeds
+            if len(by_seed[(a, s)]["accuracy"]) > index and len(by_seed[(b, s)]["accuracy"]) > index]
 
 
 def _raw(runs: list[dict[str, Any]], key: str) -> float | None:
@@ -324,6 +362,9 @@ def main() -> None:
     parser.add_argument("--save", type=Path, help="append every finished run (labelled sets) to this JSON-lines file")
     parser.add_argument("--load", type=Path, action="append", default=[],
                         help="also report the runs saved in this file (repeatable); with --seeds '' only reports")
+    parser.add_argument("--checkpoint", type=Path,
+                        help="append each run's labelled sets after every iteration to this JSON-lines file "
+                             "(--load it to report runs cut short)")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -348,8 +389,8 @@ def main() -> None:
           file=sys.stderr)
     # The synthesis arms are the long ones: start them first, so both workers stay busy.
     order = sorted((arm not in ("genmqd", "genmqd-fea"), seed, arm) for seed in seeds for arm in arms)
-    tasks = [(arm, seed, args.iterations, args.per_class, config) for _, seed, arm in order]
-    runs: list[dict[str, Any]] = [json.loads(line) for path in args.load for line in path.read_text().splitlines()]
+    tasks = [(arm, seed, args.iterations, args.per_class, config, args.checkpoint) for _, seed, arm in order]
+    runs: list[dict[str, Any]] = latest_runs(args.load)
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         for run in pool.map(_task, tasks):
             runs.append(run)

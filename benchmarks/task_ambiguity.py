@@ -221,7 +221,7 @@ def labels_to_reach(run: dict[str, Any], target: float) -> float:
 
 
 def part_b(sets: list[Features], split: Split, concepts: list[str], seeds: list[int], rounds: int,
-           batch: int) -> dict[str, Any]:
+           batch: int, save: Path | None = None) -> dict[str, Any]:
     print(f"\n(b) labels uncertainty needs to reach random's final AUC-PR ({rounds} rounds of {batch} after 20 seed labels)")
     print("| features | concept | random final AUC-PR | margin final AUC-PR | labels (margin) / labels (random) |")
     print("|---|---|---|---|---|")
@@ -243,6 +243,9 @@ def part_b(sets: list[Features], split: Split, concepts: list[str], seeds: list[
                      "margin": runs["margin"]["auc_pr"], "labels": runs["random"]["labels"], "ratio": ratio})
                 print(f"| {features.name} | {concept} (seed {seed}) | {target:.3f} | {runs['margin']['auc_pr'][-1]:.3f} "
                       f"| {ratio:.2f} |", flush=True)
+                if save is not None:
+                    with save.open("a") as rows_out:
+                        rows_out.write(json.dumps({"features": features.name, **out[features.name][-1]}) + "\n")
         finite = [r for r in ratios if np.isfinite(r)]
         median = float(np.median(ratios))
         print(f"| {features.name} | **median** | | | **{median:.2f}** ({len(finite)}/{len(ratios)} reached; "
@@ -310,6 +313,9 @@ def part_c(features: Features, split: Split, concepts: list[str], seeds: list[in
                                            ("early stop on held-out 20 %", test_e, epochs)):
                     per_rule[name].append(average_precision(test_positive, scores))
                     epochs_used[name].append(float(used))
+                print(f"  (c) {concept} seed {seed_}, {len(rows)} labels: "
+                      + ", ".join(f"{name} {values[-1]:.3f} ({epochs_used[name][-1]:.0f} epochs)"
+                                  for name, values in per_rule.items()), flush=True)
                 return fixed_pool, fixed_test
 
             loop(features, positive, test_positive.astype(bool), seed_set(positive, np.random.default_rng(seed)),
@@ -354,6 +360,8 @@ def main() -> None:
     parser.add_argument("--test-from-train", type=int, default=0, metavar="N",
                         help="hold out N stratified train images as the test set (the pool is the rest) instead "
                              "of the CIFAR-10 test split")
+    parser.add_argument("--b-features", default="pretrained,pixels", help="feature sets of (b) (default both)")
+    parser.add_argument("--save-rows", type=Path, help="append each finished run of (b) to this JSON-lines file")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",") if s]
@@ -377,8 +385,10 @@ def main() -> None:
     if "a" in parts:
         result["a"] = part_a(pretrained, split, seeds, args.rounds, args.batch)
     if "b" in parts:
-        pixels = raw_pixels(train_keys, test_keys, test_split=test_split)
-        result["b"] = part_b([pretrained, pixels], split, concepts, seeds, args.rounds, args.batch)
+        wanted = set(args.b_features.split(","))
+        sets = ([pretrained] if "pretrained" in wanted else []) + (
+            [raw_pixels(train_keys, test_keys, test_split=test_split)] if "pixels" in wanted else [])
+        result["b"] = part_b(sets, split, concepts, seeds, args.rounds, args.batch, args.save_rows)
     if "c" in parts:
         c_seeds = [int(s) for s in args.c_seeds.split(",") if s]
         c_concepts = [c for c in args.c_concepts.split(",") if c in CLASSES]
