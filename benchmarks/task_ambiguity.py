@@ -302,7 +302,8 @@ def part_c(features: Features, split: Split, concepts: list[str], seeds: list[in
 
             def trainer(f: Features, rows: np.ndarray, y: np.ndarray, config: Any, previous: np.ndarray | None,
                         seed_: int, per_rule: dict[str, list[float]] = per_rule,
-                        test_positive: np.ndarray = test_positive) -> tuple[np.ndarray, np.ndarray]:
+                        test_positive: np.ndarray = test_positive, concept: str = concept
+                        ) -> tuple[np.ndarray, np.ndarray]:
                 fixed = train(f.train[rows], y, f.train, config, exclude=rows, previous_scores=previous)
                 loss = train(f.train[rows], y, f.train, replace(config, stop_at_loss_fraction=0.001), exclude=rows,
                              previous_scores=previous)
