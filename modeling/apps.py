@@ -10,3 +10,4 @@ class ModelingConfig(AppConfig):
         from jobs.registry import discover
 
         discover("modeling.job_functions")
+        discover("modeling.genmqd_jobs")

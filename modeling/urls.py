@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from modeling import crowd_views, studio_views
+from modeling import crowd_views, genmqd_views, studio_views
 
 
 def register(router: DefaultRouter) -> None:
@@ -16,4 +16,6 @@ urlpatterns = [
     path("concepts/<int:pk>/evaluation-set/", studio_views.EvaluationSetView.as_view(), name="concept-evaluation-set"),
     path("concepts/<int:pk>/metrics/", studio_views.MetricsView.as_view(), name="concept-metrics"),
     path("concepts/<int:pk>/crowd-batches/", crowd_views.CrowdBatchView.as_view(), name="concept-crowd-batches"),
+    path("concepts/<int:pk>/what-model-needs/", genmqd_views.WhatModelNeedsView.as_view(),
+         name="concept-what-model-needs"),
 ]

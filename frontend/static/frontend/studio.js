@@ -474,6 +474,7 @@ async function jobFinished(job) {
 async function onEvent(event) {
   root.dispatchEvent(new CustomEvent("project-event", { detail: event }));  // for the crowd panel
   jobs.handle(event);
+  root.dispatchEvent(new CustomEvent("studio:event", { detail: event }));  // for page modules (studio_genmqd.js)
   if (event.event === "job.finished" && event.kind === "embed_pool") await loadPools();
   if (event.concept !== conceptId) return;
   if (event.event === "batch.created" && RATED_KINDS.has(event.kind)) {
@@ -597,4 +598,11 @@ new EventStream(projectId, onEvent, (stream) => {
     say(`Could not load the studio: ${error.message}`, true);
   }
   root.dataset.ready = "1";
+  root.dispatchEvent(new CustomEvent("studio:ready"));
 })();
+
+// Page modules (studio_genmqd.js) ask to open a batch they made.
+root.addEventListener("studio:open-batch", async (event) => {
+  await loadBatches();
+  await openBatch(event.detail.batch);
+});

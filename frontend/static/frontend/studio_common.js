@@ -147,6 +147,7 @@ const KIND_LABELS = {
   al_round: "Next round",
   evaluation_set: "Evaluation set",
   score_pool: "Scoring pool",
+  genmqd: "What the model needs",
 };
 
 export function kindLabel(kind) {
