@@ -98,7 +98,7 @@ def unassisted(ds: Dataset, ck_names: list[str]) -> dict[str, dict[str, float]]:
     for method in OURS:
         res, sec = timed(lambda m=method: aggregate(m, ds.answers))
         out[f"ours:{method}"] = {"accuracy": our_accuracy(res.labels, ds.gold), "seconds": sec}
-    res, sec = timed(lambda: dawid_skene(ds.answers, stopping="crowdkit"))
+    res, sec = timed(lambda: dawid_skene(ds.answers, stopping="crowdkit", diagonal_prior=0.0))
     out["ours:dawid-skene(crowdkit-stop)"] = {
         "accuracy": our_accuracy(res.labels, ds.gold),
         "seconds": sec,
