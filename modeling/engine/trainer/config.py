@@ -55,8 +55,11 @@ class TrainConfig:
     ``mlp_min_labels`` items are labeled (on its first ``mlp_cv_folds`` folds, against
     the best linear C on the same rows), and keeps whichever head predicts the held-out
     rows better. ``calibrate``: a Platt scaling fitted on the chosen head's held-out
-    predictions, then shifted to the pool's estimated positive rate, is folded into the
-    output layer, so 0.5 means "as likely positive as not" on the pool.
+    predictions (classes balanced) is folded into the output layer, so a score is a
+    calibrated probability under equal class odds and 0.5 is where a held-out positive
+    and negative are equally likely. ``pool_prior_shift`` also moves it to the pool's
+    positive rate estimated by Saerens et al.'s EM; measured, that rate came out about
+    half the true one and F1 at 0.5 fell (docs/training.md), so it is off by default.
 
     ``threads``: torch intra-op threads while training. Fixed (not "all cores") so a
     seed gives the same weights on any machine, and 1 by default because batches of a
@@ -83,6 +86,7 @@ class TrainConfig:
     mlp_min_labels: int = 200
     mlp_cv_folds: int = 1
     calibrate: bool = True
+    pool_prior_shift: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict (tuples become lists) for saving beside the weights."""

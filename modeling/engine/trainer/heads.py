@@ -12,8 +12,9 @@ held-out logits for every candidate:
   the first ``mlp_cv_folds`` folds only: it costs ~50 linear fits.
 
 Each candidate's held-out logits are Platt-scaled and scored by their weighted
-cross-entropy; the lowest wins, is refitted on every row, and its Platt scaling plus the
-pool-prior shift (:mod:`calibration`) become the model's calibration.
+cross-entropy; the lowest wins, is refitted on every row, and its Platt scaling (plus,
+with ``pool_prior_shift``, the pool-prior shift; :mod:`calibration`) becomes the
+model's calibration.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ def fit_head(
     tick()
     cal = IDENTITY
     if config.calibrate and chosen in held_out:
-        sample = _prior_sample_logits(model, pool, rng)
+        sample = _prior_sample_logits(model, pool, rng) if config.pool_prior_shift else None
         cal = calibration(held_out[chosen][rows], design.y[rows], design.w[rows], sample)
     selection = {
         "head": model.head,
