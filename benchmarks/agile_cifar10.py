@@ -183,6 +183,7 @@ def run_task(
         "sampler": sampler_check(data.eval_keys, truth, finals),
         "zero_shot": {m: e.value for m, e in zero_shot.items()},
         "round0": {
+            "model": round0.model,
             "labels": round0.labels,
             "positives": round0.positives,
             **{m: e.value for m, e in round0.metrics.items()},
@@ -192,6 +193,7 @@ def run_task(
                 {
                     "labels": r.labels,
                     "positives": r.positives,
+                    "model": r.model,
                     **{m: e.value for m, e in r.metrics.items()},
                 }
                 for r in rounds
