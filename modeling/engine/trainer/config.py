@@ -84,7 +84,7 @@ class TrainConfig:
     linear_cs: tuple[float, ...] = LINEAR_CS
     cv_folds: int = 3
     mlp_min_labels: int = 200
-    mlp_cv_folds: int = 2
+    mlp_cv_folds: int = 1
     calibrate: bool = True
     pool_prior_shift: bool = False
 

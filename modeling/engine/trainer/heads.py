@@ -11,8 +11,9 @@ held-out logits for every candidate:
   the MLP (its random negatives drawn from the pool minus the held-out fold's rows), on
   the first ``mlp_cv_folds`` folds only: it costs ~50 linear fits.
 
-Each candidate's held-out logits are Platt-scaled and scored by their weighted
-cross-entropy; the lowest wins, is refitted on every row, and its Platt scaling (plus,
+The linear head's C is the one whose Platt-scaled held-out logits have the lowest
+weighted cross-entropy; between the linear head and the MLP, the higher held-out
+average precision wins (on the MLP's validation folds). The winner is refitted on every row, and its Platt scaling (plus,
 with ``pool_prior_shift``, the pool-prior shift; :mod:`calibration`) becomes the
 model's calibration.
 """
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from modeling.engine.metrics import average_precision
 from modeling.engine.trainer.calibration import IDENTITY, calibration, platt, weighted_log_loss
 from modeling.engine.trainer.config import TrainConfig
 from modeling.engine.trainer.linear import fit_path, linear_logits
@@ -45,7 +47,8 @@ class Design:
 
     ``x`` (m, d) float32 raw rows: the labeled rows (``item`` >= 0, the labeled item they
     come from) then the random pool rows (``item`` = -1, pool row ``pool_row``); ``y``
-    (m,) 0/1; ``w`` (m,) class-balanced weights summing to m; ``fold`` (m,) in [0, K).
+    (m,) 0/1; ``w`` (m,) class-balanced weights summing to m, ``raw_w`` (m,) the rows'
+    own weights; ``fold`` (m,) in [0, K).
     """
 
     x: np.ndarray
@@ -55,6 +58,7 @@ class Design:
     pool_row: np.ndarray
     fold: np.ndarray
     folds: int
+    raw_w: np.ndarray
 
 
 def fit_head(
@@ -79,6 +83,7 @@ def fit_head(
     steps = design.folds + (min(config.mlp_cv_folds, design.folds) if use_mlp else 0) + 1
     tick = _ticker(progress, steps)
     scores: dict[str, Any] = {}
+    head_aps: dict[str, float] = {}
     held_out: dict[str, np.ndarray] = {}
     rows = np.ones(len(design.y), dtype=bool)  # the rows the chosen head's logits cover
     chosen = _fallback(config)
@@ -93,8 +98,17 @@ def fit_head(
             mlp_rows = design.fold < min(config.mlp_cv_folds, design.folds)
             held_out["mlp"] = _mlp_cv(x, labels, weights, pool, design, config, exclude, tick)
             scores["mlp"] = _calibrated_loss(held_out["mlp"], design, mlp_rows)
-            if config.head == "mlp" or scores["mlp"] < _calibrated_loss(held_out[chosen], design, mlp_rows):
+            if config.head == "mlp":
                 chosen, rows = "mlp", mlp_rows
+            elif chosen in held_out:
+                # Between heads, the held-out ranking decides (AP, each row at its own
+                # weight): the task is ranking the pool, and on a concept that is not
+                # linearly separable the balanced cross-entropy is dominated by the easy
+                # random rows, where a linear head is as good as any.
+                aps = {name: _held_out_ap(held_out[name], design, mlp_rows) for name in (chosen, "mlp")}
+                head_aps = {"linear": round(aps[chosen], 5), "mlp": round(aps["mlp"], 5)}
+                if aps["mlp"] > aps[chosen]:
+                    chosen, rows = "mlp", mlp_rows
     model = _refit(chosen, x, examples, pool, config, exclude, design, z, mean, std, progress)
     tick()
     cal = IDENTITY
@@ -106,6 +120,7 @@ def fit_head(
         "C": float(chosen[2:]) if chosen.startswith("C=") else None,
         "folds": design.folds,
         "held_out_log_loss": {k: round(v, 5) for k, v in scores.items()},
+        "held_out_ap": head_aps,
         "pool_prior": cal.prior,
     }
     return replace(model, calibration=cal, selection=selection)
@@ -133,9 +148,9 @@ def _design(
         picked = NegativeDraws(pool.shape[0], exclude).draw(config.random_negatives, rng)
     random_x = read_rows(pool, picked).numpy() if len(picked) and pool is not None else np.empty((0, x.shape[1]), np.float32)
     y = np.concatenate([y_lab, np.zeros(len(picked), np.int64)])
-    w = np.concatenate([w_lab, np.ones(len(picked))])
-    pos_mass, neg_mass = w[y == 1].sum(), w[y == 0].sum()
-    w = np.where(y == 1, w * neg_mass / pos_mass, w) if neg_mass > 0 else w
+    raw_w = np.concatenate([w_lab, np.ones(len(picked))])
+    pos_mass, neg_mass = raw_w[y == 1].sum(), raw_w[y == 0].sum()
+    w = np.where(y == 1, raw_w * neg_mass / pos_mass, raw_w) if neg_mass > 0 else raw_w
     w = w * len(w) / w.sum()
     folds = _fold_count(examples, len(picked), config.cv_folds)
     item_fold = _stratified_folds(np.isin(np.arange(len(x)), examples.positives), folds, rng)
@@ -148,6 +163,7 @@ def _design(
         pool_row=np.concatenate([np.full(len(rows), -1), picked]),
         fold=np.concatenate([item_fold[rows], random_fold]),
         folds=folds,
+        raw_w=raw_w,
     )
 
 
@@ -206,6 +222,12 @@ def _mlp_cv(
         out[test] = model.predict_logits(design.x[test])
         tick()
     return out
+
+
+def _held_out_ap(logits: np.ndarray, design: Design, rows: np.ndarray) -> float:
+    """Average precision of held-out ``logits`` on ``rows``, weighted by the rows' own
+    (unbalanced) weights: labeled positives against labeled negatives and random rows."""
+    return average_precision(design.y[rows], logits[rows], design.raw_w[rows])
 
 
 def _calibrated_loss(logits: np.ndarray, design: Design, rows: np.ndarray) -> float:
