@@ -71,7 +71,7 @@ def test_calibration_improves_held_out_cross_entropy_and_shifts_no_prior_by_defa
     held_out = np.setdiff1d(np.arange(len(y)), rows)
     w = np.where(y[held_out] == 1, 0.5 / y[held_out].mean(), 0.5 / (1 - y[held_out].mean()))  # balanced, as trained
     assert _log_loss(y[held_out], score_pool(model, x[held_out]), w) < _log_loss(y[held_out], score_pool(raw, x[held_out]), w)
-    assert model.calibration.scale > 0 and np.isnan(model.calibration.prior)
+    assert model.calibration.scale > 0 and model.calibration.prior is None
 
 
 def _log_loss(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> float:

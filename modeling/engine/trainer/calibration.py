@@ -31,11 +31,11 @@ _PI_FLOOR = 1e-5
 @dataclass(frozen=True)
 class Calibration:
     """``logit' = scale * logit + shift``; ``prior`` is the pool positive rate it assumes
-    (NaN when no prior shift was applied)."""
+    (None when no prior shift was applied)."""
 
     scale: float = 1.0
     shift: float = 0.0
-    prior: float = float("nan")
+    prior: float | None = None
 
     def fold(self, weight: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The output layer ``(W (1, h), b (1,))`` with this calibration applied to its logit."""

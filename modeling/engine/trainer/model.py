@@ -100,7 +100,11 @@ class TrainedModel:
             "std": self.std,
             "layers": [[w, b] for w, b in self.layers],
             "loss_history": list(self.loss_history),
-            "calibration": [self.calibration.scale, self.calibration.shift, self.calibration.prior],
+            "calibration": {
+                "scale": self.calibration.scale,
+                "shift": self.calibration.shift,
+                "prior": self.calibration.prior,
+            },
             "selection": self.selection,
         }
         torch.save(payload, Path(path))
@@ -114,7 +118,7 @@ class TrainedModel:
             raise ModelFileError(f"cannot read model file {path}: {exc}") from exc
         if not isinstance(payload, dict) or payload.get("format") not in READABLE_FORMATS:
             raise ModelFileError(f"{path} is not a {FILE_FORMAT} model file")
-        scale, shift, prior = payload.get("calibration", [1.0, 0.0, float("nan")])
+        cal = payload.get("calibration", {"scale": 1.0, "shift": 0.0, "prior": None})
         return cls(
             config=TrainConfig.from_dict(payload["config"]),
             input_dim=int(payload["input_dim"]),
@@ -122,7 +126,9 @@ class TrainedModel:
             std=payload["std"],
             layers=tuple((w, b) for w, b in payload["layers"]),
             loss_history=tuple(float(v) for v in payload["loss_history"]),
-            calibration=Calibration(float(scale), float(shift), float(prior)),
+            calibration=Calibration(
+                float(cal["scale"]), float(cal["shift"]), None if cal["prior"] is None else float(cal["prior"])
+            ),
             selection=dict(payload.get("selection", {})),
         )
 
@@ -136,7 +142,7 @@ class TrainedModel:
         shape = "linear" if self.head == "linear" else f"mlp {self.config.hidden}"
         return (
             f"TrainedModel(input_dim={self.input_dim}, head={shape}, epochs_run={self.epochs_run}, "
-            f"final_loss={last}, pool_prior={self.calibration.prior:.4f}, seed={self.config.seed})"
+            f"final_loss={last}, calibration={self.calibration}, seed={self.config.seed})"
         )
 
 
