@@ -57,7 +57,7 @@ from modeling.engine.simulation import (
     compare_arms,
     phrases_from_classes,
 )
-from modeling.engine.trainer import initial_config, later_config
+from modeling.engine.trainer import INITIAL_HIDDEN, initial_config, later_config, original_config
 from modeling.engine.zero_shot import (
     Calibration,
     calibration_for,
@@ -502,6 +502,13 @@ def parse_args(argv: Sequence[str] | None, concepts: dict[str, list[str]]) -> ar
     )
     parser.add_argument("--epochs", type=int, default=None, help="override the trainer's epochs")
     parser.add_argument("--lr", type=float, default=None, help="override the trainer's lr")
+    parser.add_argument(
+        "--recipe",
+        choices=("default", "previous", "original"),
+        default="default",
+        help="default: the trainer's own configs; previous: the MLP-only uncalibrated recipe before issue 12;"
+        " original: the paper's (original_config(), 1x16 first)",
+    )
     parser.add_argument("--head", choices=("auto", "linear", "mlp"), default=None, help="override the trainer's head")
     parser.add_argument("--no-calibrate", action="store_true", help="train without the calibration")
     parser.add_argument("--calibrate", action="store_true", help="measure the zero-shot calibration")
@@ -515,6 +522,12 @@ def train_configs(args: argparse.Namespace) -> SimulationConfig:
     overrides: dict[str, Any] = {k: v for k, v in names.items() if v is not None}
     if args.no_calibrate:
         overrides["calibrate"] = False
+    if args.recipe == "previous":
+        overrides = {"head": "mlp", "calibrate": False, **overrides}
+    if args.recipe == "original":
+        return SimulationConfig(
+            initial=original_config(hidden=INITIAL_HIDDEN, **overrides), later=original_config(**overrides)
+        )
     return SimulationConfig(initial=initial_config(**overrides), later=later_config(**overrides))
 
 
