@@ -513,6 +513,13 @@ def parse_args(argv: Sequence[str] | None, concepts: dict[str, list[str]]) -> ar
     parser.add_argument("--no-calibrate", action="store_true", help="train without the calibration")
     parser.add_argument("--calibrate", action="store_true", help="measure the zero-shot calibration")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="OUTPUT",
+        help="no run: re-summarise the runs in the outputs of earlier --json runs (e.g. concepts or seeds"
+        " split over processes) into one report",
+    )
     return parser.parse_args(argv)
 
 
@@ -564,8 +571,49 @@ def run_benchmark(
     return {"benchmark": title, **summary, "runs": tasks}
 
 
+def _nan_for_none(value: Any) -> Any:
+    """The inverse of :func:`json_safe` on a run: every None back to NaN."""
+    if isinstance(value, dict):
+        return {k: _nan_for_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nan_for_none(v) for v in value]
+    return np.nan if value is None else value
+
+
+def merge_outputs(paths: Sequence[str], title: str) -> dict[str, Any]:
+    """One report over the runs of several ``--json`` outputs (their last JSON line each).
+
+    The runs must share arms and recipe; ``seconds`` is the sum of the parts' wall times
+    (processes that ran side by side overlap)."""
+    parts = []
+    for path in paths:
+        lines = [ln for ln in Path(path).read_text(encoding="utf-8").splitlines() if ln.startswith("{")]
+        if not lines:
+            raise SystemExit(f"{path}: no JSON line (was it run with --json?)")
+        parts.append(json.loads(lines[-1]))
+    configs = {json.dumps(p["train_configs"], sort_keys=True) for p in parts}
+    if len(configs) != 1:
+        raise SystemExit("the outputs were trained with different configs; merge only runs of one recipe")
+    tasks = [_nan_for_none(t) for p in parts for t in p["runs"]]  # JSON turned NaN into None
+    arm_sets = {tuple(t["arms"]) for t in tasks}
+    if len(arm_sets) != 1:
+        raise SystemExit(f"the outputs ran different arms: {sorted(arm_sets)}")
+    summary = summarise(tasks, dict.fromkeys(tasks[0]["arms"]))
+    summary["seconds"] = round(sum(p["seconds"] for p in parts), 1)
+    summary["parts"] = [{"path": str(path), "runs": len(p["runs"]), "seconds": p["seconds"]} for path, p in zip(paths, parts, strict=True)]
+    summary["train_configs"] = parts[0]["train_configs"]
+    print_report(summary, tasks, title)
+    print(f"\n{summary['seconds']:.0f} s (sum over {len(parts)} processes) for {len(tasks)} runs")
+    return {"benchmark": title, **summary, "runs": tasks}
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv, CIFAR_CONCEPTS)
+    if args.merge:
+        merged = merge_outputs(args.merge, "agile_cifar10")
+        if args.json:
+            print(json.dumps(json_safe(merged)))
+        return
     data = load_cifar()
     if args.calibrate:
         singles = {c: v for c, v in CIFAR_CONCEPTS.items() if len(v) == 1}
