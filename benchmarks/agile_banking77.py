@@ -28,6 +28,7 @@ from agile_cifar10 import (
     Dataset,
     calibrate,
     json_safe,
+    merge_outputs,
     parse_args,
     run_benchmark,
     train_configs,
@@ -138,6 +139,11 @@ def load_banking77() -> Dataset:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv, BANKING_CONCEPTS)
+    if args.merge:
+        merged = merge_outputs(args.merge, "agile_banking77")
+        if args.json:
+            print(json.dumps(json_safe(merged)))
+        return
     data = load_banking77()
     if args.calibrate:
         dev = {intent.replace("_", " "): [intent] for intent in DEV_INTENTS}

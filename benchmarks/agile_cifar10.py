@@ -36,12 +36,15 @@ from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere, installed or not
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _probe import probe_scores
 
 from modeling.engine.embedding import embed_source
 from modeling.engine.encoders import create_encoder
 from modeling.engine.encoders.paths import default_cache_dir, shared_data_dir
 from modeling.engine.index import VectorIndex, build_index
-from modeling.engine.metrics import Estimate
+from modeling.engine.metrics import Estimate, average_precision
 from modeling.engine.sampler import DEFAULT_K, stratified_sample, weighted_estimate
 from modeling.engine.simulation import (
     Arm,
@@ -54,7 +57,7 @@ from modeling.engine.simulation import (
     compare_arms,
     phrases_from_classes,
 )
-from modeling.engine.trainer import initial_config, later_config
+from modeling.engine.trainer import INITIAL_HIDDEN, initial_config, later_config, original_config
 from modeling.engine.zero_shot import (
     Calibration,
     calibration_for,
@@ -81,6 +84,8 @@ CIFAR_CONCEPTS: dict[str, list[str]] = {
     "road vehicle": ["automobile", "truck"],
 }
 STRATEGY_ARMS = ("margin", "margin-mining", "random", "margin-diverse", "badge")
+#: Arms whose own labels also train a linear probe, round by round.
+PROBED_ARMS = ("margin", "badge")
 
 
 def default_arms(rounds: int, batch: int) -> dict[str, Arm]:
@@ -169,13 +174,16 @@ def run_task(
         "round0": (round0.scores, round0.metrics),
     }
     finals.update({a: (by_arm[a][-1].scores, by_arm[a][-1].metrics) for a in ("margin", "random")})
+    probes = linear_probes(data, classes, truth, [round0, *by_arm["margin"]], by_arm, seed)
     return {
+        "probes": probes,
         "concept": concept,
         "seed": seed,
         "eval_size": int(truth.size),
         "sampler": sampler_check(data.eval_keys, truth, finals),
         "zero_shot": {m: e.value for m, e in zero_shot.items()},
         "round0": {
+            "model": round0.model,
             "labels": round0.labels,
             "positives": round0.positives,
             **{m: e.value for m, e in round0.metrics.items()},
@@ -185,6 +193,7 @@ def run_task(
                 {
                     "labels": r.labels,
                     "positives": r.positives,
+                    "model": r.model,
                     **{m: e.value for m, e in r.metrics.items()},
                 }
                 for r in rounds
@@ -192,6 +201,38 @@ def run_task(
             for name, rounds in by_arm.items()
         },
     }
+
+
+def linear_probes(
+    data: Dataset,
+    classes: list[str],
+    truth: np.ndarray,
+    sizes_from: list[Any],
+    by_arm: dict[str, list[Any]],
+    seed: int,
+) -> dict[str, list[float]]:
+    """Test AUC-PR of the linear probe (``_probe.py``): on the labels each arm in
+    :data:`PROBED_ARMS` had rated after every round, and on as many labels drawn
+    uniformly at random from the pool (true class labels, no loop), per round."""
+    pool_truth = np.isin(data.pool_labels, classes).astype(np.int64)
+    evaluation = data.evaluation.features
+    out: dict[str, list[float]] = {}
+    rng = np.random.default_rng([seed, 55])
+    order = rng.permutation(len(pool_truth))  # nested random label sets, one per size
+    sizes = [r.labels for r in sizes_from]
+    out["random_labels"] = [
+        average_precision(truth, probe_scores(data.pool.features[order[:n]], pool_truth[order[:n]], evaluation, seed))
+        for n in sizes
+    ]
+    for arm in PROBED_ARMS:
+        if arm in by_arm:
+            rounds = [sizes_from[0], *by_arm[arm]]
+            out[f"{arm}_labels"] = [
+                average_precision(truth, probe_scores(data.pool.features[r.rated], r.answers, evaluation, seed))
+                for r in rounds
+            ]
+    out["labels"] = [float(n) for n in sizes]
+    return out
 
 
 def sampler_check(
@@ -290,6 +331,41 @@ def summarise(tasks: list[dict[str, Any]], arms: dict[str, Arm]) -> dict[str, An
     }
     if "margin" in curves and "random" in curves:
         out["targets"] = _targets(tasks, zs, curves)
+    if tasks and "probes" in tasks[0]:
+        out["probe_curves"] = {}
+        for name in tasks[0]["probes"]:
+            if name != "labels":
+                mean, se = mean_se(np.asarray([t["probes"][name] for t in tasks], dtype=np.float64))
+                out["probe_curves"][name] = {"mean": mean.round(4).tolist(), "se": se.round(4).tolist()}
+        out["probe_targets"] = _probe_targets(tasks, curves)
+    return out
+
+
+def _probe_targets(tasks: list[dict[str, Any]], curves: dict[str, Any]) -> dict[str, Any]:
+    """Issue 12's targets, per loop arm: final AUC-PR >= the linear probe on as many random
+    labels + .03 on average over concepts, and on no concept below it; and labels to reach
+    the random arm's final AUC-PR <= 1/3 of the random arm's labels."""
+    concepts = list(dict.fromkeys(t["concept"] for t in tasks))
+    probe = {c: float(np.mean([t["probes"]["random_labels"][-1] for t in tasks if t["concept"] == c])) for c in concepts}
+    out: dict[str, Any] = {"probe_random_final": probe}
+    random_final = curves["random"]["mean"][-1] if "random" in curves else None
+    for arm in [a for a in ("margin", "badge") if a in curves]:
+        final = {c: float(np.mean([t["arms"][arm][-1]["auc_pr"] for t in tasks if t["concept"] == c])) for c in concepts}
+        gaps = {c: round(final[c] - probe[c], 4) for c in concepts}
+        row: dict[str, Any] = {
+            "final": final,
+            "minus_probe": gaps,
+            "mean_minus_probe": round(float(np.mean(list(gaps.values()))), 4),
+            "worst_concept": min(gaps, key=lambda c: gaps[c]),
+        }
+        row["probe_met"] = bool(row["mean_minus_probe"] >= 0.03 and min(gaps.values()) >= 0.0)
+        if random_final is not None:
+            labels = np.asarray(curves[arm]["labels"])
+            reach = labels_to_reach(labels, np.asarray(curves[arm]["mean"]), random_final)
+            ratio = reach / float(curves["random"]["labels"][-1])
+            row.update(labels_to_reach_random_final=reach, label_ratio=round(ratio, 3) if np.isfinite(ratio) else None,
+                       third_labels_met=bool(ratio <= 1 / 3))
+        out[arm] = row
     return out
 
 
@@ -331,16 +407,23 @@ def json_safe(value: Any) -> Any:
 def print_report(summary: dict[str, Any], tasks: list[dict[str, Any]], title: str) -> None:
     """Tables: per concept, strategies by labels spent, batch sizes, other metrics, targets."""
     print(f"\n## {title}: {summary['tasks']} concept x seed runs; AUC-PR mean ± SE\n")
-    print("| concept | zero-shot | round 0 (1x16) | margin final | random final |")
-    print("|---|---|---|---|---|")
+    extra = [a for a in ("badge",) if a in tasks[0]["arms"]]
+    probed = "probes" in tasks[0]
+    header = ["concept", "zero-shot", "round 0", "margin final", *[f"{a} final" for a in extra], "random final"]
+    if probed:
+        header += ["probe, random labels", "probe, margin's labels"]
+    print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for concept in dict.fromkeys(t["concept"] for t in tasks):
         rows = [t for t in tasks if t["concept"] == concept]
         cells = [
             np.mean([r["zero_shot"]["auc_pr"] for r in rows]),
             np.mean([r["round0"]["auc_pr"] for r in rows]),
             np.mean([r["arms"]["margin"][-1]["auc_pr"] for r in rows]),
+            *[np.mean([r["arms"][a][-1]["auc_pr"] for r in rows]) for a in extra],
             np.mean([r["arms"]["random"][-1]["auc_pr"] for r in rows]),
         ]
+        if probed:
+            cells += [np.mean([r["probes"][k][-1] for r in rows]) for k in ("random_labels", "margin_labels")]
         print(f"| {concept} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
     zs = summary["zero_shot_auc_pr"]
     print(f"\nzero-shot AUC-PR: {zs['mean']:.3f} ± {zs['se']:.3f}\n")
@@ -349,6 +432,10 @@ def print_report(summary: dict[str, Any], tasks: list[dict[str, Any]], title: st
             f"{lab}: {m:.3f} ± {s:.3f}" for lab, m, s in zip(c["labels"], c["mean"], c["se"], strict=True)
         )
         print(f"| {name} | {cells} |")
+    labels = summary["curves"]["margin"]["labels"] if "margin" in summary["curves"] else []
+    for name, c in summary.get("probe_curves", {}).items():
+        cells = " | ".join(f"{lab}: {m:.3f} ± {s:.3f}" for lab, m, s in zip(labels, c["mean"], c["se"], strict=False))
+        print(f"| linear probe, {name.replace('_', ' ')} | {cells} |")
     print("\n| metric | zero-shot | round 0 | margin final |\n|---|---|---|---|")
     for m, row in summary["other_metrics"].items():
         print(
@@ -378,6 +465,16 @@ def print_report(summary: dict[str, Any], tasks: list[dict[str, Any]], title: st
             f"{t['random_labels']:.0f} (ratio {t['label_ratio']}; need ≤ 0.5): "
             f"{'MET' if t['half_labels_met'] else 'MISSED'}"
         )
+    for arm, row in summary.get("probe_targets", {}).items():
+        if arm == "probe_random_final":
+            continue
+        print(
+            f"issue 12, {arm}: final − linear probe on as many random labels = {row['mean_minus_probe']:+.3f} on"
+            f" average (need ≥ +0.03), worst {row['worst_concept']} {row['minus_probe'][row['worst_concept']]:+.3f}"
+            f" (need ≥ 0): {'MET' if row['probe_met'] else 'MISSED'}; reaches random's final at"
+            f" {row.get('labels_to_reach_random_final', float('nan')):.0f} labels (ratio {row.get('label_ratio')};"
+            f" need ≤ 1/3): {'MET' if row.get('third_labels_met') else 'MISSED'}"
+        )
 
 
 def calibrate(data: Dataset, concepts: dict[str, list[str]], source: str) -> Calibration:
@@ -405,15 +502,39 @@ def parse_args(argv: Sequence[str] | None, concepts: dict[str, list[str]]) -> ar
     )
     parser.add_argument("--epochs", type=int, default=None, help="override the trainer's epochs")
     parser.add_argument("--lr", type=float, default=None, help="override the trainer's lr")
+    parser.add_argument(
+        "--recipe",
+        choices=("default", "previous", "original"),
+        default="default",
+        help="default: the trainer's own configs; previous: the MLP-only uncalibrated recipe before issue 12;"
+        " original: the paper's (original_config(), 1x16 first)",
+    )
+    parser.add_argument("--head", choices=("auto", "linear", "mlp"), default=None, help="override the trainer's head")
+    parser.add_argument("--no-calibrate", action="store_true", help="train without the calibration")
     parser.add_argument("--calibrate", action="store_true", help="measure the zero-shot calibration")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="OUTPUT",
+        help="no run: re-summarise the runs in the outputs of earlier --json runs (e.g. concepts or seeds"
+        " split over processes) into one report",
+    )
     return parser.parse_args(argv)
 
 
 def train_configs(args: argparse.Namespace) -> SimulationConfig:
     """The trainer's own ``initial_config()`` / ``later_config()``, with any CLI overrides."""
-    names = {"random_negatives": args.random_negatives, "epochs": args.epochs, "lr": args.lr}
-    overrides = {k: v for k, v in names.items() if v is not None}
+    names = {"random_negatives": args.random_negatives, "epochs": args.epochs, "lr": args.lr, "head": args.head}
+    overrides: dict[str, Any] = {k: v for k, v in names.items() if v is not None}
+    if args.no_calibrate:
+        overrides["calibrate"] = False
+    if args.recipe == "previous":
+        overrides = {"head": "mlp", "calibrate": False, **overrides}
+    if args.recipe == "original":
+        return SimulationConfig(
+            initial=original_config(hidden=INITIAL_HIDDEN, **overrides), later=original_config(**overrides)
+        )
     return SimulationConfig(initial=initial_config(**overrides), later=later_config(**overrides))
 
 
@@ -450,8 +571,49 @@ def run_benchmark(
     return {"benchmark": title, **summary, "runs": tasks}
 
 
+def _nan_for_none(value: Any) -> Any:
+    """The inverse of :func:`json_safe` on a run: every None back to NaN."""
+    if isinstance(value, dict):
+        return {k: _nan_for_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nan_for_none(v) for v in value]
+    return np.nan if value is None else value
+
+
+def merge_outputs(paths: Sequence[str], title: str) -> dict[str, Any]:
+    """One report over the runs of several ``--json`` outputs (their last JSON line each).
+
+    The runs must share arms and recipe; ``seconds`` is the sum of the parts' wall times
+    (processes that ran side by side overlap)."""
+    parts = []
+    for path in paths:
+        lines = [ln for ln in Path(path).read_text(encoding="utf-8").splitlines() if ln.startswith("{")]
+        if not lines:
+            raise SystemExit(f"{path}: no JSON line (was it run with --json?)")
+        parts.append(json.loads(lines[-1]))
+    configs = {json.dumps(p["train_configs"], sort_keys=True) for p in parts}
+    if len(configs) != 1:
+        raise SystemExit("the outputs were trained with different configs; merge only runs of one recipe")
+    tasks = [_nan_for_none(t) for p in parts for t in p["runs"]]  # JSON turned NaN into None
+    arm_sets = {tuple(t["arms"]) for t in tasks}
+    if len(arm_sets) != 1:
+        raise SystemExit(f"the outputs ran different arms: {sorted(arm_sets)}")
+    summary = summarise(tasks, dict.fromkeys(tasks[0]["arms"]))
+    summary["seconds"] = round(sum(p["seconds"] for p in parts), 1)
+    summary["parts"] = [{"path": str(path), "runs": len(p["runs"]), "seconds": p["seconds"]} for path, p in zip(paths, parts, strict=True)]
+    summary["train_configs"] = parts[0]["train_configs"]
+    print_report(summary, tasks, title)
+    print(f"\n{summary['seconds']:.0f} s (sum over {len(parts)} processes) for {len(tasks)} runs")
+    return {"benchmark": title, **summary, "runs": tasks}
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv, CIFAR_CONCEPTS)
+    if args.merge:
+        merged = merge_outputs(args.merge, "agile_cifar10")
+        if args.json:
+            print(json.dumps(json_safe(merged)))
+        return
     data = load_cifar()
     if args.calibrate:
         singles = {c: v for c, v in CIFAR_CONCEPTS.items() if len(v) == 1}

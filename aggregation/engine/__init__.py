@@ -17,12 +17,13 @@ from .errors import (
     UnknownMethodError,
 )
 from .policies import ConfidenceThreshold, StepDecision, UncertaintySampling, next_worker
-from .registry import METHODS, aggregate, get_method
+from .registry import DEFAULT_METHOD, METHODS, aggregate, get_method
 from .simulate import SimulationConfig, SimulationReport, simulate
 from .types import AggregationResult, Answers
 
 __all__ = [
     "ACCURACY_EPS",
+    "DEFAULT_METHOD",
     "METHODS",
     "PROB_FLOOR",
     "TIE_ATOL",

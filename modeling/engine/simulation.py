@@ -186,6 +186,9 @@ class RoundResult:
     scores: NDArray[np.float32] = field(
         repr=False, compare=False, default_factory=lambda: np.empty(0, np.float32)
     )
+    #: Pool rows rated so far (labels,) and their answers (labels,), in rating order.
+    rated: IntArray = field(repr=False, compare=False, default_factory=lambda: np.empty(0, np.int64))
+    answers: IntArray = field(repr=False, compare=False, default_factory=lambda: np.empty(0, np.int64))
 
     def to_json(self) -> dict[str, Any]:
         """``{"round", "labels", "auc_pr", "auc_roc", "f1", "accuracy"}`` as plain numbers."""
@@ -358,12 +361,15 @@ class Simulation:
                 features, labels, self.pool.features, config, exclude=rated, previous_scores=previous
             )
             scores = score_pool(state.model, self.evaluation.items.features)
-            metrics, kind = self._measure_model(scores), _model_name(config)
+            metrics, kind = self._measure_model(scores), _trained_name(state.model)
         else:
             scores = self.zero_shot_eval_scores()
             metrics, kind = self._measure(scores), "zero-shot"
         state.rounds.append(
-            RoundResult(round_no, len(state.rated), positives, kind, metrics, scores)
+            RoundResult(
+                round_no, len(state.rated), positives, kind, metrics, scores,
+                np.asarray(state.rated, dtype=np.int64), answers,
+            )
         )
         return state
 
@@ -380,6 +386,11 @@ class Simulation:
 
 def _model_name(config: TrainConfig) -> str:
     return "mlp-" + "x".join(str(h) for h in config.hidden) if config.hidden else "mlp-linear"
+
+
+def _trained_name(model: TrainedModel) -> str:
+    """``"linear"`` or ``"mlp-128x128x128"``: the head cross-validation kept."""
+    return "linear" if model.head == "linear" else _model_name(model.config)
 
 
 def run_simulation(

@@ -108,7 +108,7 @@ def _load(name: str) -> tuple[Answers, np.ndarray]:
 def test_dawid_skene_reproduces_crowd_kit_with_its_stopping_rule(name: str, expected: int) -> None:
     """crowd-kit 1.4.2 DawidSkene: .8889 bluebirds, .9275 rte, .9600 d_possent."""
     answers, gold = _load(name)
-    res = dawid_skene(answers, stopping="crowdkit")
+    res = dawid_skene(answers, stopping="crowdkit", diagonal_prior=0.0)
     known = gold >= 0
     assert int((res.labels[known] == gold[known]).sum()) == expected
 
@@ -128,3 +128,30 @@ def test_encoding_round_trip_on_real_data() -> None:
         for t, w, y in zip(enc.answers.tasks, enc.answers.workers, enc.answers.labels)
     )
     np.testing.assert_array_equal(again.answers.labels, enc.answers.labels)
+
+
+def test_the_default_method_is_dawid_skene_with_half_an_answer_on_each_diagonal() -> None:
+    from aggregation.engine import DEFAULT_METHOD, METHODS
+
+    assert DEFAULT_METHOD in METHODS and DEFAULT_METHOD == "dawid-skene"
+    # Two reliable workers answer every task; worker 2 answers one task, against them.
+    rows = [(t, w, t % 2) for t in range(20) for w in (0, 1)] + [(0, 2, 1)]
+    answers = make_answers(rows)
+    ml = dawid_skene(answers, diagonal_prior=0.0)
+    default = aggregate(DEFAULT_METHOD, answers)
+    # Maximum likelihood learns from one answer that worker 2 is always wrong about class 0
+    # and never says 0; the prior keeps half an answer of "right" on both diagonals.
+    assert ml.confusion is not None and default.confusion is not None
+    assert ml.confusion[2, 0, 0] < 1e-6
+    assert default.confusion[2, 0, 0] == pytest.approx(0.5 / 1.5, abs=0.02)
+    assert default.confusion[2, 1, 1] == pytest.approx(1.0, abs=1e-6)  # never seen a true 1: prior only
+    assert (default.labels == ml.labels).all()
+
+
+def test_map_dawid_skene_never_lowers_its_log_posterior() -> None:
+    rng = np.random.default_rng(3)
+    truth = rng.integers(0, 2, 300)
+    rows = [(t, w, int(truth[t] if rng.random() < 0.7 + 0.05 * (w % 5) else 1 - truth[t]))
+            for t in range(300) for w in rng.choice(40, 3, replace=False)]
+    history = dawid_skene(make_answers(rows), max_iter=40, tol=-1.0).log_likelihood
+    assert len(history) == 40 and all(b >= a - 1e-9 for a, b in zip(history, history[1:], strict=False))

@@ -23,9 +23,9 @@ from modeling.engine.trainer import (
     Int8Features,
     TrainConfig,
     TrainedModel,
-    fit,
     initial_config,
     later_config,
+    mlp,
     original_config,
     quantize_int8,
     score_pool,
@@ -50,19 +50,28 @@ def fast(config: TrainConfig) -> TrainConfig:
     return replace(config, lr=3e-3, batch_size=64, random_negatives=512, epochs=4)
 
 
+def plain_mlp(config: TrainConfig) -> TrainConfig:
+    """Only the network, uncalibrated (the head before cross-validation existed)."""
+    return replace(fast(config), head="mlp", calibrate=False)
+
+
 def labeled_slice(y: np.ndarray, n_pos: int = 30, n_neg: int = 60) -> np.ndarray:
     return np.concatenate([np.flatnonzero(y == 1)[:n_pos], np.flatnonzero(y == 0)[:n_neg]])
 
 
-def test_it_learns_a_separable_toy_problem() -> None:
+@pytest.mark.parametrize("head", ["auto", "linear", "mlp", "plain-mlp"])
+def test_it_learns_a_separable_toy_problem(head: str) -> None:
     pool, y = toy_pool()
     rows = labeled_slice(y)
-    model = train(pool[rows], y[rows], pool, fast(initial_config()), exclude=rows)
+    config = plain_mlp(initial_config()) if head == "plain-mlp" else replace(fast(initial_config()), head=head)
+    model = train(pool[rows], y[rows], pool, config, exclude=rows)
     probs = score_pool(model, pool)
     held_out = np.setdiff1d(np.arange(len(y)), rows)
     top = held_out[np.argsort(-probs[held_out])[: int(y[held_out].sum())]]
     assert y[top].mean() > 0.8  # precision at the positive count, chance is ~0.05
-    assert model.loss_history[-1] < model.loss_history[0]
+    assert model.head == ("linear" if head in ("auto", "linear") else "mlp")  # auto: < 200 labels
+    if model.head == "mlp":
+        assert model.loss_history[-1] < model.loss_history[0]
 
 
 def test_it_is_deterministic_under_a_seed_and_differs_across_seeds() -> None:
@@ -114,15 +123,15 @@ def test_it_feeds_the_network_batches_of_half_quarter_quarter(
     features[:10, 0], features[10:, 0] = 5.0, -5.0
     labels = np.r_[np.ones(10), np.zeros(20)].astype(np.int64)
     seen: list[torch.Tensor] = []
-    real_build = fit.build_mlp
+    real_build = mlp.build_mlp
 
     def spying_build(*args: Any) -> torch.nn.Sequential:
         net = real_build(*args)
         net[0].register_forward_pre_hook(lambda _m, inp: seen.append(inp[0][:, 0].clone()))
         return net
 
-    monkeypatch.setattr(fit, "build_mlp", spying_build)
-    config = replace(initial_config(), batch_size=64, random_negatives=640, epochs=2)
+    monkeypatch.setattr(mlp, "build_mlp", spying_build)
+    config = replace(initial_config(), batch_size=64, random_negatives=640, epochs=2, head="mlp", calibrate=False)
     train(features, labels, pool, config)
     assert len(seen) == 2 * 640 // 16  # two passes over 640 random rows, 16 per batch
     for batch in seen:
@@ -180,7 +189,7 @@ def test_negative_draws_are_uniform_over_the_allowed_rows() -> None:
 def test_it_stops_early_when_the_loss_falls_to_the_fraction() -> None:
     pool, y = toy_pool()
     rows = labeled_slice(y)
-    config = replace(fast(initial_config()), dropout=0.0, lr=1e-2, stop_at_loss_fraction=0.2, max_epochs=60)
+    config = replace(plain_mlp(initial_config()), dropout=0.0, lr=1e-2, stop_at_loss_fraction=0.2, max_epochs=60)
     model = train(pool[rows], y[rows], pool, config)
     assert model.epochs_run < 60
     assert model.loss_history[-1] <= 0.2 * model.loss_history[0]
@@ -190,7 +199,7 @@ def test_it_stops_early_when_the_loss_falls_to_the_fraction() -> None:
 def test_it_runs_max_epochs_when_the_fraction_is_never_reached() -> None:
     pool, y = toy_pool()
     rows = labeled_slice(y)
-    config = replace(fast(initial_config()), stop_at_loss_fraction=1e-9, max_epochs=3)
+    config = replace(plain_mlp(initial_config()), stop_at_loss_fraction=1e-9, max_epochs=3)
     seen: list[tuple[int, int]] = []
     model = train(pool[rows], y[rows], pool, config, progress=lambda d, t: seen.append((d, t)))
     assert model.epochs_run == 3 and seen == [(1, 3), (2, 3), (3, 3)]
@@ -321,7 +330,7 @@ def test_it_never_draws_a_row_the_previous_model_calls_positive() -> None:
     poisoned = pool.copy()
     poisoned[previous >= 0.5] = np.nan  # any draw of such a row would make the weights NaN
     poisoned[rows] = pool[rows]
-    config = replace(later_config(), batch_size=64, random_negatives=256, epochs=3)
+    config = replace(later_config(), batch_size=64, random_negatives=256, epochs=3, head="mlp", calibrate=False)
     model = train(pool[rows], y[rows], poisoned, config, exclude=rows, previous_scores=previous)
     assert all(torch.isfinite(w).all() for w, _ in model.layers)
     unguarded = train(pool[rows], y[rows], poisoned, config, exclude=rows)
@@ -337,7 +346,7 @@ def test_it_never_draws_a_row_the_previous_model_calls_positive() -> None:
 def test_a_soft_target_trains_exactly_as_a_weighted_positive_and_negative_pair() -> None:
     pool, y = toy_pool()
     rows = labeled_slice(y)
-    config = fast(initial_config())
+    config = plain_mlp(initial_config())
     soft = np.where(y[rows] == 1, 0.8, 0.1)
     a = train(pool[rows], soft, pool, config)
     doubled = np.concatenate([rows, rows])
@@ -349,7 +358,7 @@ def test_a_soft_target_trains_exactly_as_a_weighted_positive_and_negative_pair()
 def test_a_zero_weight_item_changes_nothing() -> None:
     pool, y = toy_pool()
     rows = labeled_slice(y)
-    config = fast(initial_config())
+    config = plain_mlp(initial_config())
     base = train(pool[rows], y[rows], pool, config, weights=np.full(len(rows), 2.0))
     junk = np.flatnonzero(y == 0)[-1:]  # a negative given the wrong label at weight 0
     more = np.concatenate([rows, junk])

@@ -23,6 +23,7 @@ from typing import Any, TextIO
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from aggregation.engine import (
+    DEFAULT_METHOD,
     METHODS,
     AggregationError,
     AnswerKinds,
@@ -38,7 +39,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("answers", help="ANSWERS.csv with a task,worker,label header")
-        parser.add_argument("--method", required=True, choices=sorted(METHODS))
+        parser.add_argument(
+            "--method", default=DEFAULT_METHOD, choices=sorted(METHODS), help=f"default {DEFAULT_METHOD}"
+        )
         parser.add_argument("--gold", help="GOLD.csv (task,label): print accuracy against it")
         parser.add_argument(
             "--assessment", help="ASSESSED.csv (task,label): expert labels for some tasks"

@@ -5,10 +5,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+import numpy as np
+
 #: Hidden layers of the first model of a concept (paper: one layer of 16 units).
 INITIAL_HIDDEN: tuple[int, ...] = (16,)
 #: Hidden layers of every later model (paper: three layers of 128 units).
 LATER_HIDDEN: tuple[int, ...] = (128, 128, 128)
+#: Inverse L2 strengths C tried for the linear head (half decades, 1e-4 .. 1).
+LINEAR_CS: tuple[float, ...] = tuple(float(c) for c in 10.0 ** np.arange(-4.0, 0.01, 0.5))
+#: Heads ``TrainConfig.head`` may name.
+HEADS = ("auto", "linear", "mlp")
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,19 @@ class TrainConfig:
     an epoch falls to ``fraction`` x the first epoch's, capped at ``max_epochs``, and
     ``epochs`` is ignored. No validation set is used.
 
+    ``head``: ``"mlp"`` is the network above; ``"linear"`` is L2-regularised logistic
+    regression on standardised features (scikit-learn), its strength C chosen from
+    ``linear_cs`` by ``cv_folds``-fold cross-validation on the labeled items and the
+    random negatives; ``"auto"`` (default) also cross-validates the MLP, once at least
+    ``mlp_min_labels`` items are labeled (on its first ``mlp_cv_folds`` folds, against
+    the best linear C on the same rows), and keeps whichever head predicts the held-out
+    rows better. ``calibrate``: a Platt scaling fitted on the chosen head's held-out
+    predictions (classes balanced) is folded into the output layer, so a score is a
+    calibrated probability under equal class odds and 0.5 is where a held-out positive
+    and negative are equally likely. ``pool_prior_shift`` also moves it to the pool's
+    positive rate estimated by Saerens et al.'s EM; measured, that rate came out about
+    half the true one and F1 at 0.5 fell (docs/training.md), so it is off by default.
+
     ``threads``: torch intra-op threads while training. Fixed (not "all cores") so a
     seed gives the same weights on any machine, and 1 by default because batches of a
     few hundred rows gain nothing from a second thread while OpenMP spin-waits make them
@@ -61,11 +80,19 @@ class TrainConfig:
     max_epochs: int = 200
     seed: int = 0
     threads: int = 1
+    head: str = "auto"
+    linear_cs: tuple[float, ...] = LINEAR_CS
+    cv_folds: int = 3
+    mlp_min_labels: int = 200
+    mlp_cv_folds: int = 1
+    calibrate: bool = True
+    pool_prior_shift: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict (tuples become lists) for saving beside the weights."""
         data = asdict(self)
         data["hidden"] = list(self.hidden)
+        data["linear_cs"] = list(self.linear_cs)
         return data
 
     @classmethod
@@ -73,6 +100,10 @@ class TrainConfig:
         """Inverse of :meth:`to_dict`."""
         fields = dict(data)
         fields["hidden"] = tuple(int(h) for h in fields["hidden"])
+        if "linear_cs" in fields:
+            fields["linear_cs"] = tuple(float(c) for c in fields["linear_cs"])
+        if "head" not in fields:  # files written before the linear head existed
+            fields.update(head="mlp", calibrate=False)
         return cls(**fields)
 
 
@@ -94,5 +125,5 @@ def original_config(**overrides: Any) -> TrainConfig:
     quarter random, one epoch is 3,907 steps, 39k steps for 10 epochs.
     """
     base = TrainConfig(hidden=LATER_HIDDEN, lr=1e-4, random_negatives=500_000, resample_negatives=False,
-                       likely_positive_threshold=None)
+                       likely_positive_threshold=None, head="mlp", calibrate=False)
     return replace(base, **overrides)

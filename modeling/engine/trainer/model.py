@@ -11,21 +11,28 @@ import numpy as np
 import torch
 
 from modeling.engine.errors import DimensionMismatchError, ModelFileError
+from modeling.engine.trainer.calibration import IDENTITY, Calibration
 from modeling.engine.trainer.config import TrainConfig
 
-FILE_FORMAT = "agile-labeling/mlp/1"
+FILE_FORMAT = "agile-labeling/mlp/2"
+#: Older files still load: format 1 had no calibration and no head choice (an MLP).
+READABLE_FORMATS = ("agile-labeling/mlp/1", FILE_FORMAT)
 #: ``(weight (out, in), bias (out,))`` per Linear layer, in order.
 Layers = list[tuple[torch.Tensor, torch.Tensor]]
 
 
 @dataclass(frozen=True, eq=False)
 class TrainedModel:
-    """An MLP over ``input_dim``-wide embeddings.
+    """A linear head or an MLP over ``input_dim``-wide embeddings.
 
     ``mean``/``std`` (input_dim,) standardise features before the first layer;
     ``layers`` holds ``(weight (out, in), bias (out,))`` float32 tensors in order, ReLU
-    between them, one output logit. ``loss_history`` is the mean training loss (BCE, nats)
-    of each epoch run.
+    between them, one output logit (a linear head is one layer). ``calibration`` maps
+    that logit to the calibrated one (Platt scaling and the pool prior), and
+    :meth:`folded_layers` folds it, with the standardisation, into the weights.
+    ``loss_history`` is the mean training loss (BCE, nats) of each MLP epoch run (empty
+    for a linear head). ``selection`` says which head and strength cross-validation
+    chose and with what held-out losses (JSON-friendly, for the model card).
     """
 
     config: TrainConfig
@@ -34,6 +41,13 @@ class TrainedModel:
     std: torch.Tensor
     layers: tuple[tuple[torch.Tensor, torch.Tensor], ...]
     loss_history: tuple[float, ...] = field(default=())
+    calibration: Calibration = IDENTITY
+    selection: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def head(self) -> str:
+        """``"linear"`` (one layer) or ``"mlp"``."""
+        return "linear" if len(self.layers) == 1 else "mlp"
 
     @property
     def epochs_run(self) -> int:
@@ -51,15 +65,19 @@ class TrainedModel:
             return hidden_activations(x, self.folded_layers()[:-1]).numpy()
 
     def folded_layers(self) -> Layers:
-        """Layers with the input standardisation folded into the first one.
+        """Layers with the input standardisation folded into the first one and the
+        calibration into the last (they may be the same layer).
 
         ``W (x - m) / s + b == (W / s) x + (b - (W / s) m)``: scoring then reads raw
-        features with no extra pass over them.
+        features with no extra pass over them; ``a (W h + b) + c == (a W) h + (a b + c)``.
         """
         (w0, b0), *rest = self.layers
         w_folded = w0 / self.std
         b_folded = b0 - w_folded @ self.mean
-        return [(w_folded, b_folded), *rest]
+        layers = [(w_folded, b_folded), *rest]
+        w_out, b_out = layers[-1]
+        layers[-1] = self.calibration.fold(w_out, b_out)
+        return layers
 
     def predict_logits(self, features: np.ndarray) -> np.ndarray:
         """Logits (n,) float32 for ``features`` (n, input_dim), fp32, in one pass."""
@@ -82,6 +100,12 @@ class TrainedModel:
             "std": self.std,
             "layers": [[w, b] for w, b in self.layers],
             "loss_history": list(self.loss_history),
+            "calibration": {
+                "scale": self.calibration.scale,
+                "shift": self.calibration.shift,
+                "prior": self.calibration.prior,
+            },
+            "selection": self.selection,
         }
         torch.save(payload, Path(path))
 
@@ -92,8 +116,9 @@ class TrainedModel:
             payload = torch.load(Path(path), weights_only=True)
         except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
             raise ModelFileError(f"cannot read model file {path}: {exc}") from exc
-        if not isinstance(payload, dict) or payload.get("format") != FILE_FORMAT:
+        if not isinstance(payload, dict) or payload.get("format") not in READABLE_FORMATS:
             raise ModelFileError(f"{path} is not a {FILE_FORMAT} model file")
+        cal = payload.get("calibration", {"scale": 1.0, "shift": 0.0, "prior": None})
         return cls(
             config=TrainConfig.from_dict(payload["config"]),
             input_dim=int(payload["input_dim"]),
@@ -101,6 +126,10 @@ class TrainedModel:
             std=payload["std"],
             layers=tuple((w, b) for w, b in payload["layers"]),
             loss_history=tuple(float(v) for v in payload["loss_history"]),
+            calibration=Calibration(
+                float(cal["scale"]), float(cal["shift"]), None if cal["prior"] is None else float(cal["prior"])
+            ),
+            selection=dict(payload.get("selection", {})),
         )
 
     def _check(self, features: np.ndarray) -> np.ndarray:
@@ -110,9 +139,10 @@ class TrainedModel:
 
     def __repr__(self) -> str:
         last = f"{self.loss_history[-1]:.4f}" if self.loss_history else "n/a"
+        shape = "linear" if self.head == "linear" else f"mlp {self.config.hidden}"
         return (
-            f"TrainedModel(input_dim={self.input_dim}, hidden={self.config.hidden}, "
-            f"epochs_run={self.epochs_run}, final_loss={last}, seed={self.config.seed})"
+            f"TrainedModel(input_dim={self.input_dim}, head={shape}, epochs_run={self.epochs_run}, "
+            f"final_loss={last}, calibration={self.calibration}, seed={self.config.seed})"
         )
 
 

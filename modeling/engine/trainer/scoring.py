@@ -90,7 +90,8 @@ def score_chunk(
     ``row_scales`` (n,) the rows are int8 codes and row i stands for chunk[i] * scale[i]."""
     dtype = torch.float32 if precision == "fp32" else torch.bfloat16
     (w_in, b_in), *rest = layers
-    x = chunk.to(dtype)
+    # A one-layer (linear) head's only layer is the float32 output layer.
+    x = chunk.to(dtype if rest else w_in.dtype)
     if row_scales is None:
         h = torch.addmm(b_in, x, w_in.T)
     else:  # (codes @ W) * s + b == (codes * s) @ W + b
