@@ -71,14 +71,23 @@ def _write_cache(entries: dict[str, dict[str, object]]) -> None:
         pass  # a read-only cache only costs a re-measurement in the next process
 
 
-def measure(candidates: Mapping[str, Callable[[], object]], repeats: int = 3) -> dict[str, float]:
+def measure(candidates: Mapping[str, Callable[[], object]], repeats: int = 3,
+            give_up: float = 4.0) -> dict[str, float]:
     """Best-of-``repeats`` seconds per candidate, after one warm-up run each; candidates
-    are interleaved within every repeat so a load swing hits them alike."""
-    for run in candidates.values():
+    are interleaved within every repeat so a load swing hits them alike. A candidate
+    whose warm-up took over ``give_up`` x the first candidate's is not repeated (its
+    warm-up time stands): an emulated kernel 10x slower need not be timed three times."""
+    warmup: dict[str, float] = {}
+    for name, run in candidates.items():
+        started = time.perf_counter()
         run()
-    best = {name: float("inf") for name in candidates}
+        warmup[name] = time.perf_counter() - started
+    limit = give_up * next(iter(warmup.values()))
+    best = {name: (seconds if seconds > limit else float("inf")) for name, seconds in warmup.items()}
     for _ in range(repeats):
         for name, run in candidates.items():
+            if warmup[name] > limit:
+                continue
             started = time.perf_counter()
             run()
             best[name] = min(best[name], time.perf_counter() - started)
@@ -86,27 +95,42 @@ def measure(candidates: Mapping[str, Callable[[], object]], repeats: int = 3) ->
 
 
 def choose(name: str, candidates: Mapping[str, Callable[[], object]], *, margin: float = 1.25,
-           repeats: int = 3) -> str:
-    """The name of the fastest candidate for the workload ``name`` on this machine."""
+           repeats: int = 3, refresh: bool = False) -> str:
+    """The name of the fastest candidate for the workload ``name`` on this machine.
+
+    ``refresh``: measure again even if a choice is remembered (and remember the new one).
+    A choice measured while the machine was overloaded (load average over twice the
+    cores) is measured again once the load is below the core count.
+    """
     if not candidates:
         raise ValueError("choose needs at least one candidate")
     key = f"{name}|{machine_key()}"
     with _lock:
-        if key in _memo:
+        if key in _memo and not refresh:
             return _memo[key]
         cached = _read_cache().get(key)
-        if cached and cached.get("choice") in candidates:
+        if cached and cached.get("choice") in candidates and not refresh and not _measured_under_load(cached):
             _memo[key] = str(cached["choice"])
             return _memo[key]
+        load = os.getloadavg()[0]
         seconds = measure(candidates, repeats)
         reference = next(iter(candidates))
         fastest = min(seconds, key=lambda k: seconds[k])
         choice = fastest if seconds[fastest] * margin <= seconds[reference] else reference
         entries = _read_cache()
-        entries[key] = {"choice": choice, "seconds": {k: round(v, 6) for k, v in seconds.items()}}
+        entries[key] = {"choice": choice, "seconds": {k: round(v, 6) for k, v in seconds.items()},
+                        "load": round(max(load, os.getloadavg()[0]), 2)}
         _write_cache(entries)
         _memo[key] = choice
         return choice
+
+
+def _measured_under_load(entry: Mapping[str, object]) -> bool:
+    """True when ``entry`` was timed under a load over twice the cores and the machine
+    is now below one per core (so a fairer measurement can be had)."""
+    cores = os.cpu_count() or 1
+    load = entry.get("load")
+    return isinstance(load, (int, float)) and load > 2 * cores and os.getloadavg()[0] < cores
 
 
 def recorded(name: str) -> dict[str, object] | None:
