@@ -5,7 +5,8 @@ Paths, timed side by side (interleaved within every repeat, so a load swing hits
 - ``naive fp32 loop``: what one writes first -- slice the memmap, cast the chunk to
   float32 in numpy, run the folded layers in torch float32 (its pages released after,
   so it does not inflate the process's memory);
-- ``fp32``, ``bf16``, ``int8``: ``score_pool`` forced onto one path;
+- ``fp32``, ``bf16``, ``int8``: ``score_pool`` forced onto one path (read as the chosen
+  plan reads: same chunk size and read-ahead);
 - ``chosen``: ``score_pool`` as the app runs it (``precision="auto"``): the path picked
   by measurement on this machine. Its one-off calibration is timed apart.
 
@@ -27,7 +28,7 @@ import torch
 from benchmarks._al_scale_pool import drop_until_cold, resident_fraction, warm
 from modeling.engine.active import next_batch
 from modeling.engine.int8 import Int8Features
-from modeling.engine.trainer import TrainedModel, plan_scoring
+from modeling.engine.trainer import ScoringPlan, TrainedModel, plan_scoring
 from modeling.engine.trainer.model import forward_layers
 from modeling.engine.trainer.streaming import release_rows
 
@@ -71,6 +72,12 @@ def _head(source: Source, rows: int) -> Source:
     return source[:rows]
 
 
+def _forced(model: TrainedModel, source: Source, path: str, like: ScoringPlan) -> np.ndarray:
+    plan = plan_scoring(model, source, precision=path, chunk_rows=like.chunk_rows)  # type: ignore[arg-type]
+    plan.prefetch = like.prefetch
+    return plan.score(source)
+
+
 def bench_rounds(model: TrainedModel, source: Source, file: Any, rated: np.ndarray, labels: np.ndarray,
                  floor_seconds: float, repeats: int) -> dict[str, Any]:
     """Every path's warm round time (median), its ratio to ``floor_seconds`` and to the
@@ -90,7 +97,7 @@ def bench_rounds(model: TrainedModel, source: Source, file: Any, rated: np.ndarr
     }
     for path in ("fp32", "bf16", "int8"):
         part = _head(source, SLOW_ROWS) if path in slow else source
-        runs[path] = lambda path=path, part=part: plan_scoring(model, part, precision=path).score(part)  # type: ignore[misc]
+        runs[path] = lambda path=path, part=part: _forced(model, part, path, chosen)  # type: ignore[misc]
     times: dict[str, list[float]] = {path: [] for path in PATHS}
     # A pool larger than the page cache is read from disk on every pass: one repeat then.
     rounds = repeats if out["resident_before"] > 0.9 else 1
@@ -99,12 +106,12 @@ def bench_rounds(model: TrainedModel, source: Source, file: Any, rated: np.ndarr
             if path in slow and repeat > 0:
                 continue
             times[path].append(al_round(runs[path], rated, labels))
-    scale = source.shape[0] / min(SLOW_ROWS, source.shape[0])
+    measured_rows = min(SLOW_ROWS, source.shape[0])
     out["paths"] = {}
     for path in PATHS:
-        seconds = float(np.median(times[path])) * (scale if path in slow else 1.0)
+        seconds = float(np.median(times[path])) * (source.shape[0] / measured_rows if path in slow else 1.0)
         out["paths"][path] = {"seconds": seconds, "all": [round(t, 2) for t in times[path]],
-                              "scaled_from_rows": SLOW_ROWS if path in slow else None}
+                              "scaled_from_rows": measured_rows if path in slow else None}
     naive = out["paths"]["naive fp32 loop"]["seconds"]
     for row in out["paths"].values():
         row["x_floor"] = row["seconds"] / floor_seconds

