@@ -68,8 +68,16 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()]
 
 
-def env_database(name: str, default_sqlite_path: str) -> dict[str, object]:
-    """``DATABASE_URL`` (sqlite:///path or postgres://user:pass@host:port/db) as a Django DATABASES entry."""
+def env_database(name: str, default_sqlite_path: str, *, pool_size: int = 10, pool_timeout: int = 30,
+                 application_name: str = "agile-labeling") -> dict[str, object]:
+    """``DATABASE_URL`` (sqlite:///path or postgres://user:pass@host:port/db) as a Django DATABASES entry.
+
+    PostgreSQL gets a bounded connection pool (Django's built-in psycopg pool): each
+    process holds at most ``pool_size`` connections whatever the load; a request that
+    finds them all busy waits up to ``pool_timeout`` seconds, then gets a 503.
+    ``pool_size=0`` turns the pool off: one connection per request, closed at its end
+    (for a deployment behind PgBouncer).
+    """
     import dj_database_url
 
     raw = os.environ.get(name)
@@ -83,13 +91,23 @@ def env_database(name: str, default_sqlite_path: str) -> dict[str, object]:
             f"{name} has scheme {scheme!r}; use sqlite:///path/to/db.sqlite3 or postgres://user:pass@host:port/name."
         )
     try:
-        config = dict(dj_database_url.parse(raw, conn_max_age=60, conn_health_checks=True))
+        # CONN_MAX_AGE stays 0: a persistent connection per request thread is what
+        # exhausted PostgreSQL under ASGI (each request runs in its own thread).
+        # Health checks: the pool checks a connection before lending it (a restarted
+        # PostgreSQL leaves broken ones behind).
+        config = dict(dj_database_url.parse(raw, conn_max_age=0, conn_health_checks=True))
     except Exception as exc:  # dj_database_url raises several types for malformed URLs
         raise ImproperlyConfigured(f"{name} is not a valid database URL: {exc}") from None
     if scheme == "sqlite":
         config["OPTIONS"] = SQLITE_OPTIONS
-    if scheme != "sqlite" and not config.get("NAME"):
+        return config
+    if not config.get("NAME"):
         raise ImproperlyConfigured(f"{name} names no database (add /name at the end).")
+    options = dict(config.get("OPTIONS") or {})  # type: ignore[call-overload]
+    options["application_name"] = application_name
+    if pool_size > 0:
+        options["pool"] = {"min_size": min(2, pool_size), "max_size": pool_size, "timeout": pool_timeout}
+    config["OPTIONS"] = options
     return config
 
 

@@ -8,6 +8,7 @@ Celery workers on that Redis. A bad value stops start-up with a message naming t
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -52,6 +53,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI / ReDoc assets served locally: no CDN needed
     "channels",
+    "axes",
     "jobs",
     "labeling",
     "aggregation",
@@ -60,6 +62,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "labeling.middleware.ApiErrorShape",  # first: the one error shape around everything else
+    "config.timing.ServerTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -68,6 +72,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "frontend.middleware.NotFoundPage",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -90,7 +96,14 @@ TEMPLATES = [
 ]
 
 # --- database -------------------------------------------------------------------------
-DATABASES = {"default": env_database("DATABASE_URL", str(VAR_DIR / "db.sqlite3"))}
+# PostgreSQL: a bounded pool per process (DATABASE_POOL_SIZE connections at most; a server
+# process's requests, websockets and job threads share it). See config.env.env_database.
+DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 10, minimum=0)
+DATABASES = {"default": env_database(
+    "DATABASE_URL", str(VAR_DIR / "db.sqlite3"), pool_size=DATABASE_POOL_SIZE,
+    pool_timeout=env_int("DATABASE_POOL_TIMEOUT", 30, minimum=1),
+    application_name=env_str("DATABASE_APPLICATION_NAME", "agile-labeling"),
+)}
 # No ATOMIC_REQUESTS: every write path (viewset saves, services, jobs) opens its own
 # transaction, so a multi-row write is all or nothing while reads take no write lock.
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -125,6 +138,21 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one
+# username from one address, that pair is locked out for AXES_COOLOFF_MINUTES (a 429 page);
+# a success resets the count. Locking the pair, not the username alone, means an attacker
+# elsewhere cannot lock a person out.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "frontend/locked_out.html"
+AXES_VERBOSE = False
+
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
@@ -137,7 +165,17 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    # The one gate for request bodies (NUL, lone surrogates, nesting, size): labeling/parsers.py.
+    "DEFAULT_PARSER_CLASSES": [
+        "labeling.parsers.JSONParser",
+        "labeling.parsers.FormParser",
+        "labeling.parsers.MultiPartParser",
+    ],
+    "DEFAULT_RENDERER_CLASSES": [
+        "labeling.parsers.JSONRenderer",
+        "labeling.parsers.BrowsableAPIRenderer",  # the HTML view, without forms
+    ],
+    "DEFAULT_PAGINATION_CLASS": "labeling.inputs.Pagination",
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "labeling.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -198,11 +236,18 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+# Request bodies (JSON, forms) above this many bytes are refused with a 413.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("AGILE_MAX_BODY_BYTES", 2_621_440, minimum=1024)
+
+LOG_LEVEL = env_str("LOG_LEVEL", "WARNING")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # Django's default config gives its "django" logger a console handler of its own, which
+    # also propagated to ours: every warning was printed twice. One handler, on the root.
+    "loggers": {"django": {"handlers": [], "level": LOG_LEVEL, "propagate": True}},
 }
 
 # App defaults live in one namespaced dict, read through ``labeling.conf.agile``.

@@ -36,7 +36,7 @@ def project_page(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @ensure_csrf_cookie
 def studio_page(request: HttpRequest, pk: int) -> HttpResponse:
-    concept = get_object_or_404(Concept.objects.select_related("project"), pk=pk)
+    concept = get_object_or_404(Concept.objects.select_related("project", "owner"), pk=pk)
     _readable("concept", request, concept.project)
     return render(request, "frontend/studio.html", {"concept": concept, "project": concept.project})
 

@@ -24,22 +24,51 @@ def project_group(project_id: int) -> str:
     return f"project-{project_id}"
 
 
+def user_group(user_id: int) -> str:
+    """Every live connection of one person, told when their access changes."""
+    return f"user-{user_id}"
+
+
 def _message(event: str, payload: dict[str, Any]) -> dict[str, Any]:
     return {"type": "project.event", "event": event, "payload": payload}
 
 
-def publish(project_id: int, event: str, payload: dict[str, Any]) -> None:
-    """Send ``{"event": event, **payload}`` to everyone watching the project (sync callers)."""
+def cohort_group(cohort_id: int) -> str:
+    """Workers of a cohort, on their work stream."""
+    return f"cohort-{cohort_id}"
+
+
+def project_workers_group(project_id: int) -> str:
+    """Every worker of a project, on their work stream (batches sent to no cohort)."""
+    return f"project-{project_id}-workers"
+
+
+def publish_group(group: str, event: str, payload: dict[str, Any]) -> None:
+    """Send ``{"event": event, **payload}`` to a channel-layer group (sync callers)."""
+    send_to_group(group, _message(event, payload))
+
+
+def send_to_group(group: str, message: dict[str, Any]) -> None:
+    """Send a channel-layer ``message`` to ``group`` from sync code (a request, a job thread)."""
     layer = get_channel_layer()
     if layer is None:
         return
-    group, message = project_group(project_id), _message(event, payload)
     loop = _server_loop
     if isinstance(layer, InMemoryChannelLayer) and loop is not None and loop.is_running() and not loop.is_closed():
         # Hand the send to the loop that owns the queues (FIFO, so events keep their order).
         asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
         return
     async_to_sync(layer.group_send)(group, message)
+
+
+def publish(project_id: int, event: str, payload: dict[str, Any]) -> None:
+    """Send ``{"event": event, **payload}`` to everyone watching the project (sync callers)."""
+    send_to_group(project_group(project_id), _message(event, payload))
+
+
+def access_changed(user_id: int, project_id: int) -> None:
+    """Tell the person's open streams to check again whether they may still watch ``project_id``."""
+    send_to_group(user_group(user_id), {"type": "access.changed", "project": project_id})
 
 
 async def apublish(project_id: int, event: str, payload: dict[str, Any]) -> None:

@@ -28,7 +28,7 @@ def this_worker() -> str:
 
 def job_event(job: Job) -> dict[str, Any]:
     return {"job": job.pk, "kind": job.kind, "status": job.status, "done": job.done, "total": job.total,
-            "message": job.message}
+            "message": job.message, "created_by": job.created_by_id}
 
 
 class _Progress:

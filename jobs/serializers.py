@@ -9,5 +9,5 @@ class JobSerializer(serializers.ModelSerializer[Job]):
     class Meta:
         model = Job
         fields = ["id", "project", "kind", "params", "status", "done", "total", "message", "result", "error",
-                  "created_at", "started_at", "finished_at"]
+                  "created_by", "created_at", "started_at", "finished_at"]
         read_only_fields = fields

@@ -14,6 +14,7 @@ DEMO_PROJECT = "Demo: textile defects"
 DEMO_PASSWORD = "agile-demo"  # the demo binds to 127.0.0.1 only
 DEMO_PEOPLE = [("expert", Role.EXPERT), ("worker1", Role.WORKER), ("worker2", Role.WORKER),
                ("manager", Role.MANAGER)]
+DEMO_ADMIN = "admin"  # a superuser for the Django admin (/admin/), in no project
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,11 @@ def ensure_demo_world() -> DemoWorld:
             user.set_password(DEMO_PASSWORD)
             user.save()
         users[username] = user
+    admin, created = get_user_model().objects.get_or_create(username=DEMO_ADMIN,
+                                                            defaults={"is_staff": True, "is_superuser": True})
+    if created:
+        admin.set_password(DEMO_PASSWORD)
+        admin.save()
     project, _ = Project.objects.get_or_create(name=DEMO_PROJECT, defaults={"created_by": users["manager"]})
     for username, role in DEMO_PEOPLE:
         Membership.objects.get_or_create(project=project, user=users[username], role=role)

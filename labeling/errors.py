@@ -5,10 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import DataError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+
+class OutOfRange(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = "A value is out of range for the database."
+    default_code = "out_of_range"
+
+
+class Unavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The database is busy or unavailable; try again shortly."
+    default_code = "unavailable"
 
 
 class Conflict(exceptions.APIException):
@@ -43,9 +56,20 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, DataError | OverflowError):
+        # The last line of defence: input validation keeps values in range, but a value
+        # the database still refuses (PostgreSQL's DataError, SQLite's OverflowError)
+        # is the client's input, not a server error.
+        exc = OutOfRange()
+    elif isinstance(exc, OperationalError):
+        # Connection pool exhausted (psycopg_pool.PoolTimeout) or the database is down:
+        # a client may retry (answers are idempotent by client_id).
+        exc = Unavailable()
     response = exception_handler(exc, context)
     if response is None:
         return None
+    if isinstance(exc, Unavailable):
+        response["Retry-After"] = "1"
     if isinstance(exc, exceptions.ValidationError):
         field, message = _first_message(exc.detail)
     else:

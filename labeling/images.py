@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 from django.conf import settings
@@ -16,10 +17,16 @@ from django.http import FileResponse, Http404
 from PIL import Image
 
 from labeling.models import Item
-from modeling.engine.images import UnreadableImageError, open_image
+from modeling.engine.images import UnreadableImageError, open_image_reduced
 
 DEFAULT_SIZE = 384
 SIZES = (128, 256, 384, 512)
+# A thumbnail decodes at most this many pixels (JPEGs are decoded at a reduced scale
+# first, so only large PNG/GIF/... images meet the cap): 25M RGB pixels are 75 MB.
+THUMBNAIL_MAX_PIXELS = 25_000_000
+# At most this many decodes at once per process, whatever the number of requests: the
+# memory a burst of thumbnails takes is bounded (2 x ~150 MB at worst), not 4 x 600 MB.
+_DECODES = threading.BoundedSemaphore(2)
 
 
 def thumbnail_path(item: Item, size: int) -> Path:
@@ -27,12 +34,12 @@ def thumbnail_path(item: Item, size: int) -> Path:
 
 
 def _write_thumbnail(item: Item, size: int, target: Path) -> None:
-    try:
-        image = open_image(Path(item.pool.source), item.key)
-    except (UnreadableImageError, FileNotFoundError, KeyError, OSError):
-        raise Http404 from None
-    image = image.convert("RGB")
-    image.thumbnail((size, size), Image.Resampling.LANCZOS)
+    with _DECODES:
+        try:
+            image = open_image_reduced(Path(item.pool.source), item.key, size * 2, THUMBNAIL_MAX_PIXELS)
+        except (UnreadableImageError, FileNotFoundError, KeyError, OSError, ValueError):
+            raise Http404 from None
+        image.thumbnail((size, size), Image.Resampling.LANCZOS)
     target.parent.mkdir(parents=True, exist_ok=True)
     # Write then rename, so a concurrent reader never sees half a file.
     handle, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")

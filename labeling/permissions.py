@@ -9,9 +9,14 @@ Rules
 - A worker additionally reads their *own* assignments and answers (``own_path``), and
   nothing else of the project: no concepts, labels, assessment sets, other answers.
 - Writes need a role in ``write``; where ``owner_path`` is set (concept-scoped work),
-  only the concept's owner writes.
+  only the owner writes (roles in ``owner_exempt`` write whatever the owner).
 - Outsiders see nothing: objects outside their projects are 404, never 403, so ids do
-  not leak.
+  not leak; a reference to an object one may not read (``"project": 7`` in a body) is
+  refused exactly like a reference to a missing one.
+- Nothing moves: the first step of ``project_path`` (the parent key: a concept's
+  project, a label's concept, an assignment's batch) is fixed once the object exists,
+  and every object a write refers to must lie in the written object's project. The
+  viewsets apply both to every resource from this table (``labeling.views.ScopedViewSet``).
 """
 
 from __future__ import annotations
@@ -35,10 +40,17 @@ class Rule:
     write: frozenset[str]
     owner_path: str | None = None     # ORM path to the user who owns the object
     own_path: str | None = None       # ORM path to the user for whom it is "their own"
+    owner_exempt: frozenset[str] = frozenset()  # writing roles not bound by the owner rule
+
+    @property
+    def parent(self) -> str | None:
+        """The field that ties an object to its project's tree; fixed after creation."""
+        return self.project_path.split("__", 1)[0] if self.project_path else None
 
 
-def _rule(project_path: str, read: set[str], write: set[str], **kw: str) -> Rule:
-    return Rule(project_path, frozenset(read), frozenset(write), **kw)
+def _rule(project_path: str, read: set[str], write: set[str], *, owner_exempt: set[str] | None = None,
+          **kw: str) -> Rule:
+    return Rule(project_path, frozenset(read), frozenset(write), owner_exempt=frozenset(owner_exempt or ()), **kw)
 
 
 POLICY: dict[str, Rule] = {
@@ -56,8 +68,30 @@ POLICY: dict[str, Rule] = {
     "answer": _rule("assignment__batch__concept__project", {E, M}, set(), own_path="worker"),
     "label": _rule("concept__project", {E, M}, {E}, owner_path="concept__owner"),
     "model_version": _rule("concept__project", {E, M}, {E}, owner_path="concept__owner"),
-    "job": _rule("project", {E, M}, {E, M}),
+    # A job is retried by whoever started it, or by a manager of the project.
+    "job": _rule("project", {E, M}, {E, M}, owner_path="created_by", owner_exempt={M}),
+    # The crowd side: a crowd batch's collection settings are changed by the concept's
+    # owner or a manager; worker skills are paused and resumed by managers.
+    "collection": _rule("batch__concept__project", {E, M}, {E, M}, owner_path="batch__concept__owner",
+                        owner_exempt={M}),
+    "worker_skill": _rule("concept__project", {E, M}, {M}),
+    "decision": _rule("collection__batch__concept__project", {E, M}, set()),
 }
+
+# Which resource of the table each model is, filled in by the viewsets that serve them
+# (``ScopedViewSet`` registers itself), so references in request bodies are narrowed to
+# what the requester may read without a list kept by hand.
+_RESOURCE_OF_MODEL: dict[type[Model], str] = {}
+
+
+def register_model(model: type[Model], resource: str) -> None:
+    if resource not in POLICY:
+        raise KeyError(f"{resource!r} is not a resource of labeling.permissions.POLICY")
+    _RESOURCE_OF_MODEL[model] = resource
+
+
+def resource_of(model: type[Model]) -> str | None:
+    return _RESOURCE_OF_MODEL.get(model)
 
 
 def _path(rule: Rule, suffix: str) -> str:
@@ -91,6 +125,17 @@ def project_of(resource: str, obj: Model) -> Project:
     return target
 
 
+def project_id_of(resource: str, obj: Model) -> int | None:
+    """The id of ``obj``'s project, reading one foreign key less than ``project_of``."""
+    parts = [p for p in POLICY[resource].project_path.split("__") if p]
+    if not parts:
+        return obj.pk
+    target: Any = obj
+    for part in parts[:-1]:
+        target = getattr(target, part)
+    return getattr(target, f"{parts[-1]}_id")
+
+
 def _owner_of(rule: Rule, obj: Model) -> Any:
     target: Any = obj
     for part in (rule.owner_path or "").split("__"):
@@ -100,10 +145,11 @@ def _owner_of(rule: Rule, obj: Model) -> Any:
 
 def can_write(resource: str, user: Any, project: Project, obj: Model | None = None) -> bool:
     rule = POLICY[resource]
-    if not roles_in(user, project) & rule.write:
+    roles = roles_in(user, project)
+    if not roles & rule.write:
         return False
-    if rule.owner_path and obj is not None:
-        return _owner_of(rule, obj) == user
+    if rule.owner_path and obj is not None and not roles & rule.owner_exempt:
+        return bool(_owner_of(rule, obj) == user)
     return True
 
 

@@ -1,5 +1,7 @@
-"""API representations. Serializers validate shape and same-project consistency; access
-rules live in ``labeling.permissions``, state changes in ``labeling.services``."""
+"""API representations. Serializers validate shape; access rules (and that nothing refers
+across projects) live in ``labeling.permissions`` and ``ScopedViewSet``, state changes in
+``labeling.services``. Every serializer derives from ``labeling.inputs.ModelSerializer``
+(strict ids, integer bounds, single-line names)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from labeling.choices import AnswerValue, Role
+from labeling.inputs import MAX_ID, ModelSerializer, StrictPrimaryKeyRelatedField
 from labeling.models import (
     Answer,
     AssessmentItem,
@@ -30,18 +33,22 @@ from labeling.models import (
 User = get_user_model()
 MAX_PHRASES = 50
 MAX_PHRASE_LENGTH = 200
+# Every assignment of a template's batch carries all its examples: a handful teaches the
+# task (the paper's templates have a few); thousands would make each assignment megabytes.
+MAX_EXAMPLES = 50
+MAX_ASSESSMENT_ITEMS = 10_000
 
 
-def _same_project(field: str, project_id: int, other_project_id: int) -> None:
-    if project_id != other_project_id:
-        raise serializers.ValidationError({field: "Belongs to another project."})
+def default_question(concept: Concept) -> str:
+    """The question a new task template asks, as in the original study's crowd template."""
+    return f'Is this an image of "{concept.name}"?'
 
 
 def image_url(item: Item) -> str:
     return reverse("item-image", args=[item.pk])
 
 
-class ProjectSerializer(serializers.ModelSerializer[Project]):
+class ProjectSerializer(ModelSerializer):
     my_roles = serializers.SerializerMethodField()
 
     class Meta:
@@ -53,7 +60,7 @@ class ProjectSerializer(serializers.ModelSerializer[Project]):
         return sorted(m.role for m in project.memberships.all() if m.user_id == user.pk)
 
 
-class MembershipSerializer(serializers.ModelSerializer[Membership]):
+class MembershipSerializer(ModelSerializer):
     username = serializers.SlugRelatedField(source="user", slug_field="username", queryset=User.objects.all())
 
     class Meta:
@@ -61,7 +68,7 @@ class MembershipSerializer(serializers.ModelSerializer[Membership]):
         fields = ["id", "project", "username", "role", "created_at"]
 
 
-class CohortSerializer(serializers.ModelSerializer[Cohort]):
+class CohortSerializer(ModelSerializer):
     workers = serializers.SlugRelatedField(
         many=True, slug_field="username", queryset=User.objects.all(), required=False
     )
@@ -93,14 +100,23 @@ def _phrases(value: list[Any], field: str) -> list[str]:
     return list(dict.fromkeys(cleaned))
 
 
-class ConceptSerializer(serializers.ModelSerializer[Concept]):
+class ConceptSerializer(ModelSerializer):
     owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    can_write = serializers.SerializerMethodField(
+        help_text="Whether the requester may work this concept (train, run rounds, edit): the pages show "
+                  "or hide the expert's buttons by it, the rule being labeling.permissions.")
 
     class Meta:
         model = Concept
         fields = ["id", "project", "owner", "name", "description", "positive_phrases",
-                  "negative_phrases", "all_positive_phrases", "created_at"]
+                  "negative_phrases", "all_positive_phrases", "can_write", "created_at"]
         read_only_fields = ["all_positive_phrases"]
+
+    def get_can_write(self, concept: Concept) -> bool:
+        from labeling import permissions
+
+        request = self.context.get("request")
+        return request is not None and permissions.can_write("concept", request.user, concept.project, concept)
 
     def validate_name(self, value: str) -> str:
         if not value.strip():
@@ -114,8 +130,6 @@ class ConceptSerializer(serializers.ModelSerializer[Concept]):
         return _phrases(value, "negative_phrases")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if self.instance is not None and "project" in attrs and attrs["project"] != self.instance.project:
-            raise serializers.ValidationError({"project": "A concept cannot move to another project."})
         positives = {p.lower() for p in attrs.get("positive_phrases", [])}
         both = [p for p in attrs.get("negative_phrases", []) if p.lower() in positives]
         if both:
@@ -123,7 +137,7 @@ class ConceptSerializer(serializers.ModelSerializer[Concept]):
         return attrs
 
 
-class PoolSerializer(serializers.ModelSerializer[Pool]):
+class PoolSerializer(ModelSerializer):
     item_count = serializers.IntegerField(source="items.count", read_only=True)
 
     class Meta:
@@ -143,28 +157,31 @@ class PoolSerializer(serializers.ModelSerializer[Pool]):
         return known_encoder(value)
 
 
-class ItemSerializer(serializers.ModelSerializer[Item]):
+class ItemSerializer(ModelSerializer):
     image_url = serializers.SerializerMethodField()
 
     class Meta:
         model = Item
         fields = ["id", "pool", "key", "row", "flagged_broken", "image_url"]
         read_only_fields = ["flagged_broken"]
+        extra_kwargs = {"row": {"min_value": 0}}
 
     def get_image_url(self, item: Item) -> str:
         return image_url(item)
 
 
-class TemplateExampleSerializer(serializers.ModelSerializer[TemplateExample]):
+class TemplateExampleSerializer(ModelSerializer):
     class Meta:
         model = TemplateExample
         fields = ["id", "item", "is_positive", "note", "is_test"]
 
 
-class TaskTemplateSerializer(serializers.ModelSerializer[TaskTemplate]):
+class TaskTemplateSerializer(ModelSerializer):
     """For experts and managers: includes the expected answers of every example."""
 
-    examples = TemplateExampleSerializer(many=True, required=False)
+    examples = TemplateExampleSerializer(many=True, required=False, max_length=MAX_EXAMPLES)
+    question = serializers.CharField(max_length=500, required=False,
+                                     help_text='Default: Is this an image of "<concept>"?')
 
     class Meta:
         model = TaskTemplate
@@ -172,8 +189,8 @@ class TaskTemplateSerializer(serializers.ModelSerializer[TaskTemplate]):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         concept = attrs.get("concept") or self.instance.concept  # type: ignore[union-attr]
-        for example in attrs.get("examples", []):
-            _same_project("examples", concept.project_id, example["item"].pool.project_id)
+        if self.instance is None and not (attrs.get("question") or "").strip():
+            attrs["question"] = default_question(concept)
         return attrs
 
     def create(self, validated_data: dict[str, Any]) -> TaskTemplate:
@@ -191,24 +208,22 @@ class TaskTemplateSerializer(serializers.ModelSerializer[TaskTemplate]):
         return instance
 
 
-class AssessmentItemSerializer(serializers.ModelSerializer[AssessmentItem]):
+class AssessmentItemSerializer(ModelSerializer):
     class Meta:
         model = AssessmentItem
         fields = ["item", "expected"]
 
 
-class AssessmentSetSerializer(serializers.ModelSerializer[AssessmentSet]):
-    items = AssessmentItemSerializer(many=True, required=False)
+class AssessmentSetSerializer(ModelSerializer):
+    items = AssessmentItemSerializer(many=True, required=False, max_length=MAX_ASSESSMENT_ITEMS)
 
     class Meta:
         model = AssessmentSet
-        fields = ["id", "concept", "name", "items", "created_at"]
+        fields = ["id", "concept", "name", "items", "cohorts", "created_at"]
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        concept = attrs.get("concept") or self.instance.concept  # type: ignore[union-attr]
         seen: set[int] = set()
         for entry in attrs.get("items", []):
-            _same_project("items", concept.project_id, entry["item"].pool.project_id)
             if entry["item"].pk in seen:
                 raise serializers.ValidationError({"items": f"Item {entry['item'].pk} is listed twice."})
             seen.add(entry["item"].pk)
@@ -216,20 +231,38 @@ class AssessmentSetSerializer(serializers.ModelSerializer[AssessmentSet]):
 
     def create(self, validated_data: dict[str, Any]) -> AssessmentSet:
         items = validated_data.pop("items", [])
+        cohorts = validated_data.pop("cohorts", [])
         assessment = AssessmentSet.objects.create(**validated_data)
+        assessment.cohorts.set(cohorts)
         AssessmentItem.objects.bulk_create(AssessmentItem(assessment_set=assessment, **i) for i in items)
         return assessment
 
     def update(self, instance: AssessmentSet, validated_data: dict[str, Any]) -> AssessmentSet:
         items = validated_data.pop("items", None)
-        instance = super().update(instance, validated_data)
+        instance = super().update(instance, validated_data)  # sets cohorts when given
         if items is not None:
             instance.items.all().delete()
             AssessmentItem.objects.bulk_create(AssessmentItem(assessment_set=instance, **i) for i in items)
         return instance
 
 
-class BatchSerializer(serializers.ModelSerializer[Batch]):
+class BuildAssessmentInput(serializers.Serializer[Any]):
+    concept = StrictPrimaryKeyRelatedField(queryset=Concept.objects.all())
+    name = serializers.CharField(max_length=200)
+    size = serializers.IntegerField(min_value=2, max_value=MAX_ASSESSMENT_ITEMS, required=False,
+                                    help_text="A balanced draw: size // 2 yes and the rest no labels.")
+    items = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False,
+                                  max_length=MAX_ASSESSMENT_ITEMS,
+                                  help_text="Hand-picked items, each labelled by the expert.")
+    seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("size" in attrs) == ("items" in attrs):
+            raise serializers.ValidationError({"size": "Give either size (a balanced draw) or items (hand-picked)."})
+        return attrs
+
+
+class BatchSerializer(ModelSerializer):
     assignment_count = serializers.IntegerField(source="assignments.count", read_only=True)
 
     class Meta:
@@ -243,9 +276,6 @@ class BatchSerializer(serializers.ModelSerializer[Batch]):
             related = attrs.get(field)
             if related is not None and related.concept_id != concept.pk:
                 raise serializers.ValidationError({field: "Belongs to another concept."})
-        cohort = attrs.get("cohort")
-        if cohort is not None:
-            _same_project("cohort", concept.project_id, cohort.project_id)
         return attrs
 
 
@@ -263,7 +293,17 @@ class TaskExampleSerializer(serializers.Serializer[TemplateExample]):
         return None if example.is_test else example.is_positive
 
 
-class AssignmentSerializer(serializers.ModelSerializer[Assignment]):
+def task_of(template: TaskTemplate) -> dict[str, Any]:
+    """The task exactly as a worker sees it: question, description, the four answers and
+    the examples (a test example without its expected answer). The studio's preview shows
+    the same dict."""
+    examples = TaskExampleSerializer(template.examples.select_related("item"), many=True).data
+    return {"question": template.question, "description": template.description,
+            "answers": [{"value": v, "label": str(label)} for v, label in AnswerValue.choices],
+            "examples": examples}
+
+
+class AssignmentSerializer(ModelSerializer):
     """Safe for every reader, workers included: no item keys, no gold, no other answers."""
 
     assignee = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.all())
@@ -272,8 +312,9 @@ class AssignmentSerializer(serializers.ModelSerializer[Assignment]):
 
     class Meta:
         model = Assignment
-        fields = ["id", "batch", "item", "assignee", "position", "status", "image_url", "task", "created_at"]
-        read_only_fields = ["status"]
+        fields = ["id", "batch", "item", "assignee", "position", "status", "expires_at", "image_url", "task",
+                  "created_at"]
+        read_only_fields = ["status", "expires_at"]
 
     def get_image_url(self, assignment: Assignment) -> str:
         return image_url(assignment.item)
@@ -282,15 +323,14 @@ class AssignmentSerializer(serializers.ModelSerializer[Assignment]):
         template = assignment.batch.template
         if template is None:
             return None
-        examples = TaskExampleSerializer(template.examples.select_related("item"), many=True).data
-        return {"question": template.question, "description": template.description,
-                "answers": [{"value": v, "label": str(label)} for v, label in AnswerValue.choices],
-                "examples": examples}
+        # One task per template per response: a list of a batch's assignments shares it.
+        cache = self.context.setdefault("_tasks", {}) if isinstance(self.context, dict) else {}
+        if template.pk not in cache:
+            cache[template.pk] = task_of(template)
+        return dict(cache[template.pk])
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         batch = attrs.get("batch") or self.instance.batch  # type: ignore[union-attr]
-        item = attrs.get("item") or self.instance.item  # type: ignore[union-attr]
-        _same_project("item", batch.concept.project_id, item.pool.project_id)
         assignee = attrs.get("assignee")
         if assignee is not None and not Membership.objects.filter(
             project_id=batch.concept.project_id, user=assignee, role__in=[Role.WORKER, Role.EXPERT]
@@ -299,7 +339,7 @@ class AssignmentSerializer(serializers.ModelSerializer[Assignment]):
         return attrs
 
 
-class AnswerSerializer(serializers.ModelSerializer[Answer]):
+class AnswerSerializer(ModelSerializer):
     worker = serializers.SlugRelatedField(slug_field="username", read_only=True)
     seconds = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=86400)
 
@@ -312,7 +352,7 @@ class AnswerSerializer(serializers.ModelSerializer[Answer]):
         validators: list[Any] = []
 
 
-class LabelSerializer(serializers.ModelSerializer[Label]):
+class LabelSerializer(ModelSerializer):
     confidence = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
 
     class Meta:
@@ -320,9 +360,3 @@ class LabelSerializer(serializers.ModelSerializer[Label]):
         fields = ["id", "item", "concept", "value", "confidence", "source", "method", "created_at", "updated_at"]
         read_only_fields = ["source", "method"]
         validators: list[Any] = []
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        concept = attrs.get("concept") or self.instance.concept  # type: ignore[union-attr]
-        item = attrs.get("item") or self.instance.item  # type: ignore[union-attr]
-        _same_project("item", concept.project_id, item.pool.project_id)
-        return attrs

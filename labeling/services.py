@@ -13,6 +13,7 @@ from labeling.choices import AnswerValue, AssignmentStatus, BatchKind, BatchStat
 from labeling.conf import agile
 from labeling.errors import Conflict
 from labeling.models import Answer, Assignment, Item, Label, Membership, Project
+from labeling.signals import answer_retracted, answer_stored
 
 EXPERT_BATCH_KINDS = {BatchKind.EXPERT_RATING, BatchKind.EVALUATION}
 
@@ -40,6 +41,12 @@ def submit_answer(
     try:
         with transaction.atomic():
             locked = Assignment.objects.select_for_update().select_related("batch__concept").get(pk=assignment.pk)
+            # Concurrent replays all pass the check above, then queue on the lock: the
+            # first stores the answer, and each one after it must find that answer here
+            # (not an answered assignment, which would be a 409).
+            replay = _replayed(worker, client_id, assignment, value)
+            if replay is not None:
+                return replay, False
             _check_open(locked)
             answer = Answer.objects.create(
                 assignment=locked, worker=worker, value=value, client_id=client_id, seconds=seconds
@@ -74,6 +81,7 @@ def _check_open(assignment: Assignment) -> None:
 def _after_answer(assignment: Assignment, answer: Answer) -> None:
     if answer.value == AnswerValue.BROKEN:
         _flag_if_broken(assignment.item_id)
+    answer_stored.send(sender=Answer, answer=answer, assignment=assignment)
     concept = assignment.batch.concept
     if assignment.batch.kind == BatchKind.EVALUATION:
         # Every open studio of the concept refreshes its metrics once the answer is stored.
@@ -107,6 +115,7 @@ def retract_answer(*, user: Any, answer: Answer) -> Answer:
         locked.retracted_at = timezone.now()
         locked.save(update_fields=["retracted_at"])
         Assignment.objects.filter(pk=locked.assignment_id).update(status=AssignmentStatus.OPEN)
+        answer_retracted.send(sender=Answer, answer=locked, assignment=locked.assignment)
         concept = locked.assignment.batch.concept
         if locked.worker_id == concept.owner_id:
             Label.objects.filter(
@@ -128,3 +137,46 @@ def create_batch(*, concept: Any, kind: str, items: list[int], assignee: Any, ro
             for position, item_id in enumerate(items)
         )
     return batch
+
+
+class AssessmentError(ValueError):
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def build_assessment_set(*, concept: Any, user: Any, name: str, size: int | None = None,
+                         items: list[int] | None = None, seed: int = 0) -> Any:
+    """An assessment set from the expert's own labels of the concept: hand-picked ``items``
+    (each must carry an expert label) or, with ``size``, a seeded balanced draw of
+    ``size // 2`` yes and ``size - size // 2`` no labels. Evaluation items are left out."""
+    import random
+
+    from labeling.models import AssessmentItem, AssessmentSet
+
+    labels = Label.objects.filter(concept=concept, source=LabelSource.EXPERT).exclude(
+        item_id__in=Assignment.objects.filter(batch__concept=concept, batch__kind=BatchKind.EVALUATION)
+        .values("item_id"))
+    known = dict(labels.values_list("item_id", "value"))
+    if items is not None:
+        unlabelled = [i for i in items if i not in known]
+        if unlabelled:
+            raise AssessmentError(f"{len(unlabelled)} of the items carry no expert label for this concept "
+                                  f"(e.g. item {unlabelled[0]}).", "items")
+        chosen = list(dict.fromkeys(items))
+    else:
+        wanted = {True: (size or 0) // 2, False: (size or 0) - (size or 0) // 2}
+        rng = random.Random(seed)
+        chosen = []
+        for value, count in wanted.items():
+            pool = sorted(i for i, v in known.items() if v is value)
+            if len(pool) < count:
+                word = "yes" if value else "no"
+                raise AssessmentError(f"Only {len(pool)} expert {word} labels to draw {count} from; rate more, "
+                                      "or ask for a smaller set.", "size")
+            chosen += rng.sample(pool, count)
+    with transaction.atomic():
+        assessment = AssessmentSet.objects.create(concept=concept, name=name, created_by=user)
+        AssessmentItem.objects.bulk_create(AssessmentItem(assessment_set=assessment, item_id=i, expected=known[i])
+                                           for i in chosen)
+    return assessment

@@ -22,6 +22,7 @@ from labeling.models import Concept, Item, Pool
 from modeling import evaluation, storage, studio
 from modeling.engine.active import next_batch
 from modeling.engine.embedding import embed_source
+from modeling.engine.errors import NotEnoughLabelsError
 from modeling.engine.expansion import expand
 from modeling.engine.index import build_index
 from modeling.engine.store import EmbeddingStore
@@ -193,7 +194,10 @@ def _rating_batch(concept: Concept, pool: Pool, rows: np.ndarray, **kw: Any) -> 
 
 
 def _train_and_score(concept: Concept, pool: Pool, job_row: Job, progress: Reporter) -> tuple[ModelVersion, dict[str, Any]]:
-    rows, labels, card = studio.expert_labels(concept, pool)
+    source = job_row.params.get("label_source", "expert")
+    rows, labels, card = studio.training_labels(concept, pool, source)
+    if not len(rows):
+        raise NotEnoughLabelsError(f"No {source} labels of this concept on this pool yet.")
     number = studio.next_model_number(concept)
     config = initial_config() if number == 1 else later_config()
     store = storage.open_store(pool)
@@ -205,7 +209,8 @@ def _train_and_score(concept: Concept, pool: Pool, job_row: Job, progress: Repor
     plan = plan_scoring(model, store.scoring_features())  # the fastest path here, said in the result
     scores = plan.score(store.scoring_features(), progress=lambda d, t: progress(d, t, "Scoring the pool"))
     version = ModelVersion(concept=concept, pool=pool, number=number, round=max(studio.next_round(concept) - 1, 0),
-                           config=_jsonable(dataclasses.asdict(config)), label_count=len(labels), training_labels=card)
+                           source=source, config=_jsonable(dataclasses.asdict(config)), label_count=len(labels),
+                           training_labels=card)
     for path in (storage.model_path(version), storage.scores_path(version)):
         path.parent.mkdir(parents=True, exist_ok=True)
     model.save(storage.model_path(version))

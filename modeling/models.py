@@ -13,6 +13,7 @@ class ModelVersion(models.Model):
     class Source(models.TextChoices):
         EXPERT = "expert", "Expert labels"
         CROWD = "crowd", "Aggregated crowd labels"
+        BOTH = "both", "Expert and crowd labels (the expert's where both exist)"
 
     concept = models.ForeignKey(Concept, on_delete=models.CASCADE, related_name="model_versions")
     pool = models.ForeignKey(Pool, null=True, on_delete=models.SET_NULL, related_name="model_versions",
@@ -23,7 +24,8 @@ class ModelVersion(models.Model):
     config = models.JSONField(default=dict, blank=True, help_text="Trainer configuration.")
     file_path = models.CharField(max_length=1000, blank=True)
     label_count = models.PositiveIntegerField(default=0)
-    training_labels = models.JSONField(default=list, blank=True, help_text="[[item_id, value], ...]")
+    training_labels = models.JSONField(default=list, blank=True,
+                                       help_text='[[item_id, target, "expert" | "crowd"], ...]')
     metrics = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -22,20 +22,47 @@ def evaluation_item_ids(concept: Concept) -> Any:
     return Assignment.objects.filter(batch__concept=concept, batch__kind=BatchKind.EVALUATION).values("item_id")
 
 
+#: Where training labels come from: the expert's ratings, the crowd's aggregated labels, or
+#: both (the expert's label wins where both exist).
+LABEL_SOURCES = ("expert", "crowd", "both")
+
+
 def expert_labels(concept: Concept, pool: Pool) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
     """Store rows (n,) int64 and labels (n,) {0,1} of the expert's training labels in
     ``pool``, plus ``[[item_id, value], ...]`` for the model card.
 
     Items of the evaluation set are left out: a model never trains on its test items.
     """
-    rows = list(
-        Label.objects.filter(concept=concept, source=LabelSource.EXPERT, item__pool=pool, item__row__isnull=False)
-        .exclude(item_id__in=evaluation_item_ids(concept))
-        .order_by("item__row").values_list("item__row", "value", "item_id")
-    )
-    row_array = np.array([r for r, _, _ in rows], dtype=np.int64)
-    labels = np.array([int(v) for _, v, _ in rows], dtype=np.int64)
-    return row_array, labels, [[item_id, int(v)] for _, v, item_id in rows]
+    rows, targets, card = training_labels(concept, pool, "expert")
+    return rows, targets.astype(np.int64), [[item_id, int(value)] for item_id, value, _ in card]
+
+
+def training_labels(concept: Concept, pool: Pool, source: str) -> tuple[np.ndarray, np.ndarray, list[list[Any]]]:
+    """Store rows (n,) int64 ascending and targets (n,) float64 in [0, 1] from ``source``
+    (one of ``LABEL_SOURCES``), plus ``[[item_id, target, "expert" | "crowd"], ...]``.
+
+    An expert label is a target of 0 or 1. A crowd label is the aggregated posterior of
+    "yes" (P(yes), not the hard label), so the trainer's soft-target loss weighs it by how
+    sure the crowd was. Evaluation-set items are always left out.
+    """
+    if source not in LABEL_SOURCES:
+        raise ValueError(f"label source must be one of {', '.join(LABEL_SOURCES)}, got {source!r}")
+    wanted = {"expert": [LabelSource.EXPERT], "crowd": [LabelSource.AGGREGATED],
+              "both": [LabelSource.EXPERT, LabelSource.AGGREGATED]}[source]
+    found = (Label.objects.filter(concept=concept, source__in=wanted, item__pool=pool, item__row__isnull=False)
+             .exclude(item_id__in=evaluation_item_ids(concept))
+             .values_list("item__row", "item_id", "value", "posterior_yes", "source"))
+    chosen: dict[int, tuple[int, float, str]] = {}
+    for row, item_id, value, posterior_yes, label_source in found:
+        if label_source == LabelSource.EXPERT:
+            chosen[row] = (item_id, float(value), "expert")
+        elif row not in chosen:
+            target = float(value) if posterior_yes is None else float(posterior_yes)
+            chosen[row] = (item_id, target, "crowd")
+    rows = np.array(sorted(chosen), dtype=np.int64)
+    targets = np.array([chosen[int(r)][1] for r in rows], dtype=np.float64)
+    card = [[chosen[int(r)][0], round(chosen[int(r)][1], 6), chosen[int(r)][2]] for r in rows]
+    return rows, targets, card
 
 
 def asked_rows(concept: Concept, pool: Pool) -> np.ndarray:

@@ -13,6 +13,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils.http import content_disposition_header
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
@@ -25,28 +26,36 @@ from jobs.serializers import JobSerializer
 from labeling import permissions
 from labeling.choices import PoolStatus
 from labeling.errors import Conflict
+from labeling.inputs import MAX_ID, header_safe, query_int
 from labeling.models import Concept, Pool
 from modeling import evaluation, storage
 from modeling.engine.active import STRATEGIES
 from modeling.models import ModelVersion
 from modeling.serializers import ModelVersionSerializer
+from modeling.studio import LABEL_SOURCES
 
 
 class PoolInput(serializers.Serializer[Any]):
-    pool = serializers.IntegerField(min_value=1)
+    pool = serializers.IntegerField(min_value=1, max_value=MAX_ID)
 
 
 class ExpandInput(PoolInput):
     size = serializers.IntegerField(min_value=1, max_value=1000, default=100)
     per_phrase = serializers.IntegerField(min_value=1, max_value=1000, default=100)
-    seed = serializers.IntegerField(default=0)
+    seed = serializers.IntegerField(default=0, min_value=0, max_value=2**32 - 1)
 
 
-class RoundInput(PoolInput):
+class TrainInput(PoolInput):
+    label_source = serializers.ChoiceField(choices=LABEL_SOURCES, default="expert",
+                                           help_text="expert ratings, aggregated crowd labels (their P(yes) as soft "
+                                                     "targets), or both (the expert's label wins).")
+
+
+class RoundInput(TrainInput):
     strategy = serializers.ChoiceField(choices=sorted(STRATEGIES), default="margin")
     batch_size = serializers.IntegerField(min_value=1, max_value=1000, default=100)
     train = serializers.BooleanField(default=False, help_text="Retrain on the current labels first.")
-    seed = serializers.IntegerField(default=0)
+    seed = serializers.IntegerField(default=0, min_value=0, max_value=2**32 - 1)
 
 
 class EvaluationInput(PoolInput):
@@ -86,7 +95,7 @@ def _job_view(kind: str, input_class: type[PoolInput], summary: str) -> type[Con
 
 
 ExpandView = _job_view("expand", ExpandInput, "Find images for the concept's phrases: a rating batch")
-TrainView = _job_view("train", PoolInput, "Train the next model version on the expert's labels")
+TrainView = _job_view("train", TrainInput, "Train the next model version on expert and/or crowd labels")
 RoundView = _job_view("al_round", RoundInput, "Choose the next batch by active learning")
 EvaluationSetView = _job_view("evaluation_set", EvaluationInput, "Build the stratified evaluation set")
 
@@ -95,9 +104,9 @@ class MetricsView(APIView):
     @extend_schema(responses={200: dict}, summary="Metrics of zero-shot and every model, against labels spent")
     def get(self, request: Request, pk: int) -> Response:
         concept = get_object_or_404(permissions.visible("concept", request.user, Concept.objects.all()), pk=pk)
-        pool_id = request.query_params.get("pool")
+        pool_id = query_int(request, "pool")
         pools = Pool.objects.filter(project_id=concept.project_id, status=PoolStatus.READY)
-        pool = pools.filter(pk=pool_id).first() if pool_id and pool_id.isdigit() else pools.first()
+        pool = pools.filter(pk=pool_id).first() if pool_id is not None else pools.first()
         body = evaluation.concept_metrics(concept, pool) if pool else {"zero_shot": None, "models": [],
                                                                        "evaluation": {"batch": None, "size": 0,
                                                                                       "rated": 0}}
@@ -109,16 +118,19 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-a
 
     queryset = ModelVersion.objects.all()
     serializer_class = ModelVersionSerializer
+    lookup_value_regex = "[0-9]+"
 
     def get_queryset(self) -> QuerySet[Any]:
         queryset = permissions.visible("model_version", self.request.user, self.queryset.all())
-        concept = self.request.query_params.get("concept")
-        return queryset.filter(concept_id=int(concept)) if concept and concept.isdigit() else queryset
+        concept = query_int(self.request, "concept")
+        return queryset.filter(concept_id=concept) if concept is not None else queryset
 
     @extend_schema(responses={(200, "application/zip"): bytes})
     @action(detail=True, methods=["get"])
     def download(self, request: Request, pk: str | None = None) -> HttpResponse:
         version = self.get_object()
+        if version.pool_id is None:
+            raise Conflict("The pool this model was trained on was deleted, and its model file with it.")
         path = storage.model_path(version)
         if not path.exists():
             raise Conflict("The model file of this version is missing from the pool storage.")
@@ -131,9 +143,9 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-a
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             archive.write(path, "model.pt")
             archive.writestr("card.json", json.dumps(card, indent=2))
-        name = f"{version.concept.name.replace(' ', '-')}-v{version.number}.zip"
+        name = f"{header_safe(version.concept.name, 'model')}-v{version.number}.zip"
         response = HttpResponse(buffer.getvalue(), content_type="application/zip")
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        response["Content-Disposition"] = content_disposition_header(True, name)
         return response
 
     @extend_schema(request=PoolInput, responses={202: JobSerializer})

@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 MARKER = "<!-- fragments: sections below come from docs/*.md -->"
 DOCS = [
-    "expert_loop", "studio", "encoders", "training", "evaluation", "aggregation",
-    "benchmarks", "libraries", "limitations",
+    "expert_loop", "studio", "crowd", "encoders", "training", "evaluation", "aggregation",
+    "hardening", "benchmarks", "libraries", "limitations",
 ]
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from PIL import Image
 
+from aggregation.models import Collection, CollectionItem, Decision, WorkerSkill
 from jobs.models import Job
 from labeling.choices import AnswerValue, BatchKind, LabelSource, Role
 from labeling.models import (
@@ -68,6 +69,9 @@ class World:
     job: Job
     cohort_a: Cohort
     cohort_b: Cohort
+    collection: Collection
+    skill: WorkerSkill
+    decision: Decision
 
 
 def make_user(username: str) -> Any:
@@ -126,8 +130,39 @@ def build_world(image_dir: Path) -> World:
     model_version = ModelVersion.objects.create(concept=concept, number=1, label_count=1)
     job = Job.objects.create(project=fish, kind="embed_pool", params={"pool": pool.pk}, status=Job.Status.SUCCEEDED,
                              created_by=people["ann"])
+    collected = Batch.objects.create(concept=concept, kind=BatchKind.CROWD, template=template, cohort=cohort_a,
+                                     created_by=people["ann"], selection="items")
+    collection = Collection.objects.create(batch=collected, method="mv", onboarding=0, gold_rate=0.0)
+    CollectionItem.objects.create(collection=collection, item=items[2], position=0)
+    skill = WorkerSkill.objects.create(concept=concept, worker=people["bob"], cohort=cohort_a, status="active")
+    decision = Decision.objects.create(collection=collection, item=items[2], method="mv", value=False,
+                                       posterior_yes=0.0, confidence=1.0, n_answers=1, inputs=[])
     return World(fish=fish, birds=birds, pool=pool, items=items, concept=concept, other_concept=other_concept,
                  template=template, test_example=test_example, assessment=assessment, crowd_batch=crowd,
                  expert_batch=expert, bob_assignment=bob_assignment, cat_assignment=cat_assignment,
                  ann_assignment=ann_assignment, cat_answer=cat_answer, label=label, model_version=model_version,
-                 job=job, cohort_a=cohort_a, cohort_b=cohort_b, **people)
+                 job=job, cohort_a=cohort_a, cohort_b=cohort_b, collection=collection, skill=skill,
+                 decision=decision, **people)
+
+
+def build_elsewhere(user: Any, image_dir: Path, name: str = "Elsewhere") -> dict[type, Any]:
+    """A project where ``user`` is manager and expert, holding one object of every kind:
+    what someone would try to move the objects of Fish into. Keyed by model."""
+    project = Project.objects.create(name=name, created_by=user)
+    for role in (Role.MANAGER, Role.EXPERT):
+        Membership.objects.create(project=project, user=user, role=role)
+    make_images(image_dir, ["elsewhere.png"])
+    pool = Pool.objects.create(project=project, name="there", source=str(image_dir))
+    item = Item.objects.create(pool=pool, key="elsewhere.png", row=0)
+    concept = Concept.objects.create(project=project, owner=user, name="elsewhere")
+    template = TaskTemplate.objects.create(concept=concept, question="There?", created_by=user)
+    assessment = AssessmentSet.objects.create(concept=concept, name="there", created_by=user)
+    cohort = Cohort.objects.create(project=project, name="there")
+    batch = Batch.objects.create(concept=concept, kind=BatchKind.CROWD, created_by=user)
+    assignment = Assignment.objects.create(batch=batch, item=item, assignee=user)
+    collection = Collection.objects.create(batch=batch, method="mv", onboarding=0, gold_rate=0.0)
+    CollectionItem.objects.create(collection=collection, item=item, position=0)
+    skill = WorkerSkill.objects.create(concept=concept, worker=user, cohort=cohort, status="active")
+    return {Project: project, Pool: pool, Item: item, Concept: concept, TaskTemplate: template,
+            AssessmentSet: assessment, Cohort: cohort, Batch: batch, Assignment: assignment,
+            Collection: collection, WorkerSkill: skill}

@@ -6,7 +6,7 @@ the accuracy epsilon and the benchmarks.
 """
 
 from ._core import ACCURACY_EPS, PROB_FLOOR, TIE_ATOL, decide
-from .accuracy import AccuracyEstimate, estimate_accuracies
+from .accuracy import AccuracyEstimate, BetaSummary, beta_summary, estimate_accuracies
 from .encoding import AnswerKinds, EncodedAnswers, encode, read_answers_csv, read_labels_csv
 from .errors import (
     AggregationError,
@@ -30,6 +30,7 @@ __all__ = [
     "AggregationError",
     "AggregationResult",
     "AnswerKinds",
+    "BetaSummary",
     "Answers",
     "ConfidenceThreshold",
     "DimensionMismatchError",
@@ -43,6 +44,7 @@ __all__ = [
     "UncertaintySampling",
     "UnknownMethodError",
     "aggregate",
+    "beta_summary",
     "decide",
     "encode",
     "estimate_accuracies",

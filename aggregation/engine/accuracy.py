@@ -110,3 +110,48 @@ def estimate_accuracies(
         n_correct=c,
         fallback=~has,
     )
+
+
+@dataclass(frozen=True, repr=False)
+class BetaSummary:
+    """Beta posterior of accuracies, all arrays of shape (n,)."""
+
+    mean: FloatArray  # posterior mean, not clipped
+    lower: FloatArray  # equal-tailed credible interval
+    upper: FloatArray
+    mle: FloatArray  # correct / answered, NaN where nothing was answered
+
+    def __repr__(self) -> str:
+        return f"BetaSummary(n={self.mean.size})"
+
+
+def beta_summary(
+    correct: IntArray,
+    answered: IntArray,
+    prior_mean: FloatArray | float,
+    prior_strength: float = 2.0,
+    level: float = 0.95,
+) -> BetaSummary:
+    """Posterior Beta(s·m + c, s·(1 − m) + n − c) of each worker's accuracy.
+
+    ``correct``/``answered`` (n,) counts on golds; ``prior_mean`` m (scalar or (n,)),
+    e.g. the cohort mean, with ``prior_strength`` s pseudo-answers (2 with m = 0.5 is
+    the uniform Beta(1, 1)). Used live, after every gold answer, by the crowd app.
+    """
+    c = np.asarray(correct, dtype=np.float64)
+    n = np.asarray(answered, dtype=np.float64)
+    m = np.broadcast_to(np.asarray(prior_mean, dtype=np.float64), c.shape)
+    if np.any(c < 0) or np.any(c > n):
+        raise InvalidAnswersError("need 0 <= correct <= answered")
+    if prior_strength <= 0 or not 0 < level < 1 or np.any((m <= 0) | (m >= 1)):
+        raise InvalidAnswersError("prior mean must lie in (0, 1), strength > 0, level in (0, 1)")
+    a, b = prior_strength * m + c, prior_strength * (1.0 - m) + (n - c)
+    tail = (1.0 - level) / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mle = np.where(n > 0, c / np.maximum(n, 1), np.nan)
+    return BetaSummary(
+        mean=a / (a + b),
+        lower=np.asarray(beta_dist.ppf(tail, a, b), dtype=np.float64),
+        upper=np.asarray(beta_dist.ppf(1 - tail, a, b), dtype=np.float64),
+        mle=mle,
+    )

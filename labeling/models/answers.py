@@ -43,6 +43,10 @@ class Assignment(models.Model):
     assignee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
     position = models.PositiveIntegerField(default=0, help_text="Order within the batch.")
     status = models.CharField(max_length=10, choices=AssignmentStatus.choices, default=AssignmentStatus.OPEN)
+    expires_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="Crowd work is leased: an open assignment past this time no longer holds its item "
+                  "(null: held until answered, as in expert batches).")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -50,7 +54,8 @@ class Assignment(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["batch", "item", "assignee"], name="assignment_unique"),
         ]
-        indexes = [models.Index(fields=["assignee", "status"], name="assignment_todo")]
+        indexes = [models.Index(fields=["assignee", "status"], name="assignment_todo"),
+                   models.Index(fields=["batch", "status", "expires_at"], name="assignment_leases")]
 
 
 class Answer(models.Model):
@@ -80,7 +85,12 @@ class Answer(models.Model):
 
 
 class Label(models.Model):
-    """What we believe about an item for a concept, from an expert or from aggregation."""
+    """What we believe about an item for a concept, from an expert or from aggregation.
+
+    An aggregated label carries the posterior probability of "yes" and the number of
+    answers it rests on; ``confidence`` is the posterior of the label's own value. The
+    decision records of the aggregation app say which answers and accuracies made it.
+    """
 
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="labels")
     concept = models.ForeignKey(Concept, on_delete=models.CASCADE, related_name="labels")
@@ -88,6 +98,8 @@ class Label(models.Model):
     confidence = models.FloatField(default=1.0)
     source = models.CharField(max_length=12, choices=LabelSource.choices)
     method = models.CharField(max_length=40, blank=True, help_text="Aggregation method, or 'expert'.")
+    posterior_yes = models.FloatField(null=True, blank=True, help_text="P(yes) after aggregation.")
+    n_answers = models.PositiveIntegerField(default=0, help_text="Crowd answers the label rests on.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

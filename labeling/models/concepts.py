@@ -68,10 +68,15 @@ class TemplateExample(models.Model):
 
 
 class AssessmentSet(models.Model):
-    """Items with expert labels, used to score workers. Never shown to workers with labels."""
+    """Items with expert labels, used to score workers. Never shown to workers with labels.
+
+    Attached to a crowd batch (``Batch.assessment_set``) or to cohorts: a crowd batch of the
+    concept sent to an attached cohort without a set of its own uses this one.
+    """
 
     concept = models.ForeignKey(Concept, on_delete=models.CASCADE, related_name="assessment_sets")
     name = models.CharField(max_length=200)
+    cohorts = models.ManyToManyField("labeling.Cohort", blank=True, related_name="assessment_sets")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -56,7 +56,10 @@ def test_it_refuses_a_client_id_reused_for_other_content(api: Any, world: World)
 def test_it_hides_someone_elses_assignment(api: Any, world: World) -> None:
     api.force_authenticate(world.bob)
     response = submit(api, world, assignment=world.cat_assignment)
-    assert response.status_code == 404
+    # Exactly what a missing id gets: the assignment does not exist for bob.
+    missing = submit(api, world, assignment=type(world.cat_assignment)(pk=10**9))
+    assert response.status_code == missing.status_code == 400
+    assert response.json()["field"] == missing.json()["field"] == "assignment"
     assert Answer.objects.filter(worker=world.bob).count() == 0
 
 

@@ -89,7 +89,7 @@ def test_it_writes_no_template_when_one_example_is_bad(api: Any, world: World) -
     ]}
     response = api.post("/api/templates/", payload, format="json")
     assert response.status_code == 400
-    assert response.json()["field"] == "examples"
+    assert response.json()["field"].startswith("examples")
     assert TaskTemplate.objects.filter(concept=world.concept).count() == 1
 
 

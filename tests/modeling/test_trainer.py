@@ -336,3 +336,55 @@ def test_it_never_draws_a_row_the_previous_model_calls_positive() -> None:
     assert original_config().likely_positive_threshold is None
     with pytest.raises(DimensionMismatchError, match="one score per pool row"):
         train(pool[rows], y[rows], pool, config, previous_scores=previous[:-1])
+
+
+def test_a_soft_target_trains_exactly_as_a_weighted_positive_and_negative_pair() -> None:
+    pool, y = toy_pool()
+    rows = labeled_slice(y)
+    config = fast(initial_config())
+    soft = np.where(y[rows] == 1, 0.8, 0.1)
+    a = train(pool[rows], soft, pool, config)
+    doubled = np.concatenate([rows, rows])
+    hard = np.r_[np.ones(len(rows)), np.zeros(len(rows))]
+    b = train(pool[doubled], hard, pool, config, weights=np.r_[soft, 1 - soft])
+    np.testing.assert_array_equal(a.predict_proba(pool[:500]), b.predict_proba(pool[:500]))
+
+
+def test_a_zero_weight_item_changes_nothing() -> None:
+    pool, y = toy_pool()
+    rows = labeled_slice(y)
+    config = fast(initial_config())
+    base = train(pool[rows], y[rows], pool, config, weights=np.full(len(rows), 2.0))
+    junk = np.flatnonzero(y == 0)[-1:]  # a negative given the wrong label at weight 0
+    more = np.concatenate([rows, junk])
+    padded = train(pool[more], np.r_[y[rows], 1], pool, config, weights=np.r_[np.full(len(rows), 2.0), 0.0])
+    np.testing.assert_array_equal(base.predict_proba(pool[:500]), padded.predict_proba(pool[:500]))
+
+
+def test_it_learns_from_soft_crowd_targets_and_weights() -> None:
+    pool, y = toy_pool()
+    rows = labeled_slice(y)
+    rng = np.random.default_rng(1)
+    posterior = np.clip(np.where(y[rows] == 1, 0.85, 0.15) + rng.normal(0, 0.1, len(rows)), 0, 1)
+    model = train(pool[rows], posterior, pool, fast(initial_config()), weights=rng.uniform(0.5, 1, len(rows)))
+    held_out = np.setdiff1d(np.arange(len(y)), rows)
+    assert average_precision(y[held_out], score_pool(model, pool[held_out])) > 0.8
+
+
+@pytest.mark.parametrize(
+    ("labels", "weights", "error"),
+    [
+        (np.full(90, np.nan), None, InvalidLabelError),
+        (np.full(90, 1.5), None, InvalidLabelError),
+        (np.ones(90), -np.ones(90), InvalidLabelError),
+        (np.ones(90), np.ones(89), DimensionMismatchError),
+        (np.ones(90), np.zeros(90), NotEnoughLabelsError),
+    ],
+)
+def test_it_rejects_bad_soft_targets_and_weights(
+    labels: np.ndarray, weights: np.ndarray | None, error: type[Exception]
+) -> None:
+    pool, y = toy_pool()
+    rows = labeled_slice(y)
+    with pytest.raises(error):
+        train(pool[rows], labels, pool, fast(initial_config()), weights=weights)

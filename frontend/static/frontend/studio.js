@@ -2,7 +2,7 @@
 // rounds, build the evaluation set, and watch jobs and metrics live.
 // Keys: J or ← = no, K or → = yes, U = undo, Space = skip; in grid mode arrows move,
 // Space toggles, K/J set yes/no, Enter submits the page.
-import { api, ApiError, el, EventStream, isNetworkError, JobTracker, kindLabel, listAll, sleep }
+import { api, ApiError, coalesce, el, EventStream, isNetworkError, JobTracker, kindLabel, listAll, myUserId, sleep }
   from "./studio_common.js";
 import { drawChart, fillTable, fmt } from "./studio_plot.js";
 
@@ -32,7 +32,26 @@ const state = {
   chain: Promise.resolve(),  // answers and retractions are sent in order
   loadToken: 0,
   target: null,       // the batch open or being opened
+  canWrite: false,    // may this person work the concept (the API's can_write): else the page only shows
+  roles: [],          // their roles in the project
+  evaluation: null,   // the evaluation set's progress, from the last metrics
 };
+
+// Every control that changes the concept's work: shown to whoever may use it (the API's
+// rule, labeling.permissions), never offered to be refused with a 403.
+const EXPERT_CONTROLS = ["btn-expand", "btn-train", "btn-round", "btn-eval", "batch-size", "strategy", "eval-k",
+                         "btn-no", "btn-yes", "btn-skip", "btn-undo", "grid-submit"];
+
+function applyRole() {
+  root.dataset.canWrite = state.canWrite ? "1" : "0";
+  for (const id of EXPERT_CONTROLS) {
+    const control = $(id);
+    const holder = control.closest(".inline-row, .actions, .answer-buttons") || control.closest("label") || control;
+    holder.hidden = !state.canWrite;
+    control.disabled = !state.canWrite;
+  }
+  $("view-only").hidden = state.canWrite;
+}
 
 // ---- status line ---------------------------------------------------------------------
 function say(text, isError = false) {
@@ -124,17 +143,27 @@ function render() {
   root.dataset.left = state.queue.length;
   const empty = state.queue.length === 0;
   $("empty").hidden = !empty;
-  $("empty").textContent = !state.batch
-    ? "No batch yet. Pick a pool and press “Find images”."
-    : state.batch.kind === "evaluation"
-      ? "Evaluation set rated. The metrics are on the right."
-      : "Everything in this batch is rated. Train, then run the next round.";
+  $("empty").textContent = emptyMessage();
   $("single").hidden = empty || state.mode !== "single";
   $("grid").hidden = empty || state.mode !== "grid";
   if (state.mode === "single") renderSingle();
   else renderGrid();
   renderHistory();
   preload();
+}
+
+function emptyMessage() {
+  if (!state.batch) {
+    return state.canWrite ? "No batch yet. Pick a pool and press “Find images”." : "No batch yet.";
+  }
+  if (!state.canWrite) return "Nothing for you to rate here: the concept's owner rates its batches.";
+  if (state.batch.kind !== "evaluation") return "Everything in this batch is rated. Train, then run the next round.";
+  const progress = state.evaluation;
+  if (progress && progress.batch === state.batch.id && progress.rated < progress.size) {
+    // Our ratings are still on their way, or part of the set is someone else's to rate.
+    return `Nothing left to rate here; ${progress.rated} of ${progress.size} ratings stored so far.`;
+  }
+  return "Evaluation set rated. The metrics are on the right.";
 }
 
 function renderSingle() {
@@ -230,7 +259,10 @@ async function submit(entry) {
           seconds: Math.min(86400, Math.round(entry.seconds * 100) / 100),
         });
         entry.saved = true;
-        if (delay > 500) say("Connection back: the ratings made meanwhile are saved.");
+        if (delay > 500) {
+          root.dataset.reconnected = String(Number(root.dataset.reconnected || 0) + 1);
+          say("Connection back: the ratings made meanwhile are saved.");
+        }
         return entry.answer;
       } catch (error) {
         if (!isNetworkError(error)) {
@@ -248,7 +280,7 @@ async function submit(entry) {
     renderHistory();
     // The evaluation set just got its last rating: the metrics can now be computed.
     if (!state.pending && !state.queue.length && state.batch && state.batch.kind === "evaluation"
-        && entry.batch === state.batch.id) loadMetrics();
+        && entry.batch === state.batch.id) refreshMetrics();
   }
 }
 
@@ -357,6 +389,7 @@ function setMode(mode) {
 const SINGLE_KEYS = { j: "no", arrowleft: "no", k: "yes", arrowright: "yes", u: "undo", " ": "skip" };
 
 document.addEventListener("keydown", (event) => {
+  if (!state.canWrite) return;  // a viewer has nothing to rate
   if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
   const target = event.target;
   if (target.closest && target.closest("input, textarea, select, [contenteditable=true]")) return;
@@ -401,7 +434,10 @@ function gridKey(event, key) {
 }
 
 // ---- jobs ----------------------------------------------------------------------------
-const jobs = new JobTracker($("jobs"), { onFinished: jobFinished });
+const jobs = new JobTracker($("jobs"), {
+  onFinished: jobFinished,
+  mayRetry: (job) => state.roles.includes("manager") || (job.createdBy !== null && job.createdBy === myUserId()),
+});
 
 async function startJob(button, path, body, waiting) {
   const pool = Number($("pool-select").value);
@@ -444,7 +480,7 @@ async function onEvent(event) {
     // Someone else's new batch waits in the list unless nothing is left to rate here.
     if (!state.queue.length) await openBatch(event.batch);
   } else if (event.event === "metrics.updated") {
-    await loadMetrics();
+    refreshMetrics();  // one per evaluation answer: coalesced into at most one fetch a second
   }
 }
 
@@ -474,6 +510,9 @@ async function loadMetrics() {
     strategy.value = metrics.strategies.includes(chosen) ? chosen : metrics.strategies[0];
   }
   const evaluation = metrics.evaluation || { batch: null, size: 0, rated: 0 };
+  state.evaluation = evaluation;
+  root.dataset.metricsFetches = String(Number(root.dataset.metricsFetches || 0) + 1);
+  if (!state.queue.length) $("empty").textContent = emptyMessage();
   const scored = (metrics.models || []).some((m) => m.auc_pr !== null && m.auc_pr !== undefined);
   let note = "";
   if (!evaluation.batch) note = "No evaluation set yet: build one, then rate the evaluation set to see metrics.";
@@ -487,6 +526,8 @@ async function loadMetrics() {
   root.dataset.models = (metrics.models || []).length;
   renderModels(metrics.models || []);
 }
+
+const refreshMetrics = coalesce(loadMetrics, 1000);
 
 function renderModels(models) {
   $("models").replaceChildren(...(models.length ? [...models].reverse().map((m) =>
@@ -526,6 +567,11 @@ new EventStream(projectId, onEvent, (stream) => {
 
 (async () => {
   try {
+    const [concept, project] = await Promise.all([api("GET", `/api/concepts/${conceptId}/`),
+                                                  api("GET", `/api/projects/${projectId}/`)]);
+    state.canWrite = Boolean(concept.can_write);
+    state.roles = project.my_roles || [];
+    applyRole();
     await loadPools();
     await Promise.all([loadBatches(), loadMetrics(), resumeJobs()]);
     const newest = state.batches[state.batches.length - 1];

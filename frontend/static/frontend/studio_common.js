@@ -49,6 +49,28 @@ export async function listAll(url) {
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+// The person looking at the page (their user id), from the page's <body data-user>.
+export const myUserId = () => Number(document.body.dataset.user) || null;
+
+// Call ``fn`` at most once per ``ms``: calls meanwhile coalesce into one trailing call, and
+// a call never starts while the previous one is still running.
+export function coalesce(fn, ms) {
+  let timer = null;
+  let running = null;
+  let again = false;
+  const run = async () => {
+    timer = null;
+    if (running) { again = true; return; }
+    running = fn();
+    try { await running; } finally {
+      running = null;
+      if (again) { again = false; schedule(); }
+    }
+  };
+  const schedule = () => { if (!timer) timer = setTimeout(run, ms); };
+  return schedule;
+}
+
 export function isNetworkError(error) {
   return !(error instanceof ApiError) || error.status >= 500;
 }
@@ -124,8 +146,10 @@ const POLL_AFTER_MS = 4000;
 // Jobs shown as progress bars. Fed by websocket events; jobs that hear nothing for a
 // while are polled (GET /api/jobs/<id>/), so a dropped socket never hides an outcome.
 export class JobTracker {
-  constructor(container, { onFinished = () => {}, acceptAll = false, finishedShown = 1 } = {}) {
+  // ``mayRetry(entry)``: whether to offer Retry (the API's rule: the job's starter or a manager).
+  constructor(container, { onFinished = () => {}, acceptAll = false, finishedShown = 1, mayRetry = () => true } = {}) {
     this.container = container;
+    this.mayRetry = mayRetry;
     this.onFinished = onFinished;
     this.acceptAll = acceptAll;
     this.finishedShown = finishedShown;  // succeeded jobs kept on screen; running and failed ones always are
@@ -141,6 +165,7 @@ export class JobTracker {
     if (known && !restarted && !ACTIVE.has(known.status) && ACTIVE.has(job.status)) return known;
     const entry = known || { id: job.id, node: null, reported: quiet && !ACTIVE.has(job.status) };
     Object.assign(entry, { kind: job.kind, status: job.status, done: job.done || 0, total: job.total || 0,
+                           createdBy: job.created_by ?? entry.createdBy ?? null,
                            message: job.message || "", error: job.error || "", result: job.result || {},
                            seen: Date.now() });
     this.jobs.set(job.id, entry);
@@ -164,6 +189,7 @@ export class JobTracker {
       return;
     }
     this.track({ ...(entry || {}), id: event.job, kind: event.kind || (entry && entry.kind), status: event.status,
+                 created_by: event.created_by ?? (entry && entry.createdBy),
                  done: event.done ?? (entry && entry.done), total: event.total ?? (entry && entry.total),
                  message: event.message ?? (entry && entry.message), error: event.error ?? "",
                  result: event.result ?? (entry && entry.result) });
@@ -226,7 +252,7 @@ export class JobTracker {
       el("div", { class: "job-message" },
         entry.total ? `${entry.done} / ${entry.total}` : "", entry.message ? ` ${entry.message}` : ""),
       entry.status === "failed" ? el("div", { class: "job-error", role: "alert" }, entry.error || "Failed.") : null,
-      entry.status === "failed"
+      entry.status === "failed" && this.mayRetry(entry)
         ? el("button", { type: "button", class: "small", "data-testid": "job-retry",
                          onclick: () => this.retry(entry) }, "Retry")
         : null);

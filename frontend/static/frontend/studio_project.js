@@ -1,6 +1,6 @@
 // The project page of an expert: concepts, pools (with live embedding progress) and
 // the form that defines a concept.
-import { api, clearFieldErrors, el, EventStream, JobTracker, kindLabel, lines, listAll, showFieldError }
+import { api, clearFieldErrors, el, EventStream, JobTracker, kindLabel, lines, listAll, myUserId, showFieldError }
   from "./studio_common.js";
 
 const root = document.getElementById("project-page");
@@ -36,9 +36,11 @@ async function loadPools() {
     : [el("li", { class: "muted" }, "No pools yet.")]));
 }
 
+let myRoles = [];
 const jobs = new JobTracker(document.getElementById("jobs"), {
   acceptAll: true,  // the project page shows every job of the project
   finishedShown: 3,
+  mayRetry: (job) => myRoles.includes("manager") || (job.createdBy !== null && job.createdBy === myUserId()),
   onFinished: (job) => {
     say(job.status === "succeeded" ? `${kindLabel(job.kind)}: done.` : `${kindLabel(job.kind)} failed: ${job.error}`);
     loadPools();
@@ -103,4 +105,7 @@ poolForm.addEventListener("submit", async (event) => {
   }
 });
 
-Promise.all([loadConcepts(), loadPools(), resumeJobs()]).catch((error) => say(`Could not load the project: ${error.message}`));
+(async () => {
+  myRoles = (await api("GET", `/api/projects/${projectId}/`)).my_roles || [];
+  await Promise.all([loadConcepts(), loadPools(), resumeJobs()]);
+})().catch((error) => say(`Could not load the project: ${error.message}`));

@@ -9,12 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from modeling.engine.errors import (
-    DimensionMismatchError,
-    EmptyPoolError,
-    InvalidLabelError,
-    NotEnoughLabelsError,
-)
+from modeling.engine.errors import DimensionMismatchError, EmptyPoolError
 from modeling.engine.trainer.config import TrainConfig
 from modeling.engine.trainer.model import TrainedModel
 from modeling.engine.trainer.network import build_mlp, linear_layers
@@ -25,6 +20,7 @@ from modeling.engine.trainer.sampling import (
     plan_epoch,
     read_rows,
 )
+from modeling.engine.trainer.targets import WeightedExamples, require_classes, split_targets
 
 Progress = Callable[[int, int], None]
 #: Floor on per-dimension std so constant dimensions do not blow up standardisation.
@@ -40,11 +36,14 @@ def train(
     *,
     exclude: np.ndarray | None = None,
     previous_scores: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
 ) -> TrainedModel:
     """Train an MLP classifier on labeled embeddings plus random pool negatives.
 
     features: (n, d) float16/float32 embeddings of the labeled items.
-    labels: (n,) in {0, 1}; at least one positive is needed.
+    labels: (n,) targets in [0, 1]: 0/1 for an expert's answers, or the probability
+        that the item is positive (a soft target, e.g. an aggregated crowd posterior
+        P(yes)). Some positive mass is needed.
     pool_features: (N, d) pool embeddings (a float16 memmap is fine) or None; the
         source of random negatives, drawn uniformly, ``config.random_negatives`` rows.
     progress: called as ``progress(epochs_done, epochs_planned)`` after every epoch.
@@ -53,11 +52,15 @@ def train(
     previous_scores: (N,) the previous model's probabilities for every pool row (or the
         zero-shot scores before the first model); rows scoring at least
         ``config.likely_positive_threshold`` are not drawn as random negatives either.
+    weights: (n,) non-negative per-item weights (default 1), e.g. to let a crowd label
+        count less than an expert's. An item of target t and weight w enters training
+        as a positive of weight w t and a negative of weight w (1 - t), which is exactly
+        the soft-target cross-entropy ``-w (t log p + (1 - t) log(1 - p))``.
     """
-    x, y = _validated(features, labels, pool_features)
+    x, examples = _validated(features, labels, pool_features, weights)
     exclude = _with_likely_positives(exclude, previous_scores, pool_features, config.likely_positive_threshold)
     with torch_threads(config.threads):
-        return _fit(x, y, pool_features, config, progress, exclude)
+        return _fit(x, examples, pool_features, config, progress, exclude)
 
 
 def likely_positive_rows(previous_scores: np.ndarray, threshold: float) -> np.ndarray:
@@ -96,16 +99,17 @@ def torch_threads(count: int) -> Iterator[None]:
 
 def _fit(
     x: np.ndarray,
-    y: np.ndarray,
+    examples: WeightedExamples,
     pool_features: np.ndarray | None,
     config: TrainConfig,
     progress: Progress | None,
     exclude: np.ndarray | None,
 ) -> TrainedModel:
-    """The training loop proper, on validated float32 features ``x`` and labels ``y``."""
+    """The training loop proper, on validated float32 features ``x`` and their examples."""
     rng = np.random.default_rng(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    pos, neg = torch.from_numpy(x[y == 1]), torch.from_numpy(x[y == 0])
+    pos, neg = torch.from_numpy(x[examples.positives]), torch.from_numpy(x[examples.negatives])
+    odds = None if examples.uniform else (_share(examples.positive_weights), _share(examples.negative_weights))
     negatives = NegativeDraws(pool_features.shape[0], exclude) if pool_features is not None else None
     draw = _draw(pool_features, x.shape[1], config, negatives, rng)
     mean, std = _standardisation([pos, neg, draw])
@@ -118,7 +122,7 @@ def _fit(
     for epoch in range(planned):
         if epoch and config.resample_negatives and pool_features is not None:
             draw = _draw(pool_features, x.shape[1], config, negatives, rng).sub_(mean).div_(std)
-        losses.append(_run_epoch(net, optimiser, [pos, neg, draw], config.batch_size, rng))
+        losses.append(_run_epoch(net, optimiser, [pos, neg, draw], config.batch_size, rng, odds))
         if progress is not None:
             progress(epoch + 1, planned)
         if _reached_target(losses, config.stop_at_loss_fraction):
@@ -126,8 +130,10 @@ def _fit(
     return _freeze(net, config, x.shape[1], mean, std, losses)
 
 
-def _validated(features: np.ndarray, labels: np.ndarray, pool: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Float32 features and int labels, after checking shapes and label values."""
+def _validated(
+    features: np.ndarray, labels: np.ndarray, pool: np.ndarray | None, weights: np.ndarray | None
+) -> tuple[np.ndarray, WeightedExamples]:
+    """Float32 features and the weighted positives/negatives, after checking shapes and values."""
     if features.ndim != 2 or labels.shape != (features.shape[0],):
         raise DimensionMismatchError(
             f"features must be (n, d) and labels (n,); got {features.shape} and {labels.shape}"
@@ -136,14 +142,9 @@ def _validated(features: np.ndarray, labels: np.ndarray, pool: np.ndarray | None
         raise DimensionMismatchError(f"pool_features must be (N, {features.shape[1]}), got {pool.shape}")
     if pool is not None and pool.shape[0] == 0:
         raise EmptyPoolError("pool_features has no rows to draw random negatives from")
-    y = np.asarray(labels)
-    if not np.isin(y, (0, 1)).all():
-        raise InvalidLabelError("labels must all be 0 or 1")
-    if not (y == 1).any():
-        raise NotEnoughLabelsError("training needs at least one positive label")
-    if pool is None and not (y == 0).any():
-        raise NotEnoughLabelsError("without a pool, training needs at least one negative label")
-    return np.ascontiguousarray(features, dtype=np.float32), y.astype(np.int64)
+    examples = split_targets(labels, weights)
+    require_classes(examples, pool is not None)
+    return np.ascontiguousarray(features, dtype=np.float32), examples
 
 
 def _draw(
@@ -188,11 +189,17 @@ def _run_epoch(
     sources: list[torch.Tensor],
     batch_size: int,
     rng: np.random.Generator,
+    odds: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> float:
-    """One pass over the random negatives; returns the mean batch loss (BCE, nats)."""
+    """One pass over the random negatives; returns the mean batch loss (BCE, nats).
+
+    ``odds``: draw probabilities of the labeled positives and negatives (their weights,
+    normalised per class); None draws them uniformly.
+    """
     pos, neg, rand = sources
     plan = plan_epoch(batch_size, len(neg), len(rand))
-    pos_idx, neg_idx, rand_idx = (torch.from_numpy(a) for a in batch_indices(plan, len(pos), len(neg), len(rand), rng))
+    drawn = batch_indices(plan, len(pos), len(neg), len(rand), rng, odds)
+    pos_idx, neg_idx, rand_idx = (torch.from_numpy(a) for a in drawn)
     target = _targets(plan)
     loss_fn = nn.BCEWithLogitsLoss()
     net.train()
@@ -205,6 +212,12 @@ def _run_epoch(
         optimiser.step()
         total += loss.detach()
     return float(total) / plan.steps
+
+
+def _share(weights: np.ndarray) -> np.ndarray:
+    """Weights (m,) as draw probabilities (m,) summing to 1."""
+    out: np.ndarray = weights / weights.sum()
+    return out
 
 
 def _targets(plan: BatchPlan) -> torch.Tensor:

@@ -112,13 +112,23 @@ def read_rows(pool: np.ndarray, rows: np.ndarray, chunk: int = 65_536) -> torch.
 
 
 def batch_indices(
-    plan: BatchPlan, n_pos: int, n_neg: int, n_random: int, rng: np.random.Generator
+    plan: BatchPlan,
+    n_pos: int,
+    n_neg: int,
+    n_random: int,
+    rng: np.random.Generator,
+    odds: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Row indices per step for one epoch: (steps, positives), (steps, labeled_negatives),
-    (steps, random_negatives). Labeled rows are drawn with replacement (oversampled);
-    random rows are a permutation, each used at most once per epoch."""
-    pos = rng.integers(0, n_pos, size=(plan.steps, plan.positives))
-    neg = rng.integers(0, max(n_neg, 1), size=(plan.steps, plan.labeled_negatives))
+    (steps, random_negatives). Labeled rows are drawn with replacement (oversampled),
+    uniformly or, with ``odds`` = (p_pos (n_pos,), p_neg (n_neg,)), in proportion to their
+    weights; random rows are a permutation, each used at most once per epoch."""
+    if odds is None:
+        pos = rng.integers(0, n_pos, size=(plan.steps, plan.positives))
+        neg = rng.integers(0, max(n_neg, 1), size=(plan.steps, plan.labeled_negatives))
+    else:
+        pos = rng.choice(n_pos, size=(plan.steps, plan.positives), p=odds[0])
+        neg = rng.choice(max(n_neg, 1), size=(plan.steps, plan.labeled_negatives), p=odds[1] if n_neg else None)
     needed = plan.steps * plan.random_negatives
     # A draw smaller than one batch's share (tiny pools) is reused with replacement.
     order = rng.choice(n_random, size=needed, replace=needed > n_random) if n_random else np.empty(0)
