@@ -8,6 +8,7 @@ dropped from the page cache as they are written, for the other processes' sake.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import subprocess
 import time
@@ -70,13 +71,13 @@ def vectors_dim_for(dim: int) -> int:
     return 384 if dim > 512 else dim
 
 
-def ensure_pool(rows: int, dim: int, seed: int, cache: Path) -> tuple[SyntheticPool, float | None]:
+def ensure_pool(rows: int, dim: int, seed: int, cache: Path, workers: int = 1) -> tuple[SyntheticPool, float | None]:
     """The cached pool for (rows, dim, seed), generated first if missing (and its time)."""
     directory = pool_directory(cache, rows, dim, seed)
     took = None
     if not (directory / "done").exists():
         started = time.perf_counter()
-        generate_pool(directory, rows, dim, seed, vectors_dim_for(dim))
+        generate_pool(directory, rows, dim, seed, vectors_dim_for(dim), workers)
         took = time.perf_counter() - started
     return open_pool(directory), took
 
@@ -117,7 +118,8 @@ def projection_matrix(dim: int, vectors_dim: int, seed: int) -> np.ndarray:
     return (torch.randn(dim, vectors_dim, generator=gen) / vectors_dim**0.5).numpy()
 
 
-def generate_pool(directory: Path, rows: int, dim: int, seed: int, vectors_dim: int | None = None) -> None:
+def generate_pool(directory: Path, rows: int, dim: int, seed: int, vectors_dim: int | None = None,
+                  workers: int = 1) -> None:
     """Write features (float16 .npy), their int8 copy, labels and clusters, in chunks;
     with ``vectors_dim`` (< dim) also shared-space vectors, the normalised projection of
     the features (``projection_matrix``).
@@ -126,7 +128,7 @@ def generate_pool(directory: Path, rows: int, dim: int, seed: int, vectors_dim: 
     with latent z ~ N(0, I_LATENT): real embeddings also vary along few directions per
     region. The concept: the item is in one of the 8 concept clusters AND z_0 > 0 (a
     different direction in each cluster, so no single linear cut finds it); ~1.6%
-    positives.
+    positives. ``workers`` processes write disjoint chunks (the same pool for any number).
     """
     (directory / "int8").mkdir(parents=True, exist_ok=True)
     centres, bases = cluster_geometry(dim, seed)
@@ -139,26 +141,22 @@ def generate_pool(directory: Path, rows: int, dim: int, seed: int, vectors_dim: 
         projection = torch.from_numpy(projection_matrix(dim, vectors_dim, seed))
         files["vectors"] = (directory / "vectors.f16.npy", np.float16, (rows, vectors_dim))
         np.save(directory / "projection.npy", projection.numpy())
-    handles = {name: _RowWriter(path, dtype, shape) for name, (path, dtype, shape) in files.items()}
+    for path, dtype, shape in files.values():
+        np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)  # the header, a sparse body
     labels = np.empty(rows, dtype=np.int8)
     clusters = np.empty(rows, dtype=np.int16)
     scales = np.empty(rows, dtype=np.float32)
-    try:
-        for start in range(0, rows, GEN_CHUNK):
-            stop = min(start + GEN_CHUNK, rows)
-            x, c, z = _generate_chunk(centres, bases, stop - start, seed * 1_000_003 + start // GEN_CHUNK)
-            halves = x.half().numpy()
-            handles["features"].write(start, halves)
-            codes, scales[start:stop] = quantize_rows(halves)
-            handles["codes"].write(start, codes)
-            if projection is not None:
-                vectors = torch.nn.functional.normalize(x @ projection, dim=1)
-                handles["vectors"].write(start, vectors.half().numpy())
-            labels[start:stop] = ((c < CONCEPT_CLUSTERS) & (z[:, 0] > 0)).numpy()
-            clusters[start:stop] = c.numpy()
-    finally:
-        for handle in handles.values():
-            handle.close()
+    starts = list(range(0, rows, GEN_CHUNK))
+    job = (files, centres, bases, projection, rows, seed)
+    if workers <= 1:
+        parts = [_write_chunks(job, starts)]
+    else:
+        # Chunks are seeded by their position, so any split writes the same pool.
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            parts = pool.starmap(_write_chunks, [(job, starts[i::workers]) for i in range(workers)])
+    for part in parts:
+        for start, (y, c, scale) in part.items():
+            labels[start : start + len(y)], clusters[start : start + len(y)], scales[start : start + len(y)] = y, c, scale
     np.save(directory / "int8" / SCALES_FILE, scales)
     np.save(directory / "labels.npy", labels)
     np.save(directory / "clusters.npy", clusters)
@@ -166,11 +164,38 @@ def generate_pool(directory: Path, rows: int, dim: int, seed: int, vectors_dim: 
     (directory / "done").write_text("ok\n")
 
 
+Job = tuple[dict[str, tuple[Path, type, tuple[int, int]]], torch.Tensor, torch.Tensor, "torch.Tensor | None", int, int]
+
+
+def _write_chunks(job: Job, starts: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Generate and write the chunks at ``starts``; their (labels, clusters, int8 scales)."""
+    files, centres, bases, projection, rows, seed = job
+    handles = {name: _RowWriter(path, dtype, shape) for name, (path, dtype, shape) in files.items()}
+    out: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    try:
+        for start in starts:
+            stop = min(start + GEN_CHUNK, rows)
+            x, c, z = _generate_chunk(centres, bases, stop - start, seed * 1_000_003 + start // GEN_CHUNK)
+            halves = x.half().numpy()
+            handles["features"].write(start, halves)
+            codes, scale = quantize_rows(halves)
+            handles["codes"].write(start, codes)
+            if projection is not None:
+                vectors = torch.nn.functional.normalize(x @ projection, dim=1)
+                handles["vectors"].write(start, vectors.half().numpy())
+            labels = ((c < CONCEPT_CLUSTERS) & (z[:, 0] > 0)).numpy().astype(np.int8)
+            out[start] = (labels, c.numpy().astype(np.int16), np.asarray(scale, dtype=np.float32))
+    finally:
+        for handle in handles.values():
+            handle.close()
+    return out
+
+
 class _RowWriter:
     """Writes row blocks of a new ``.npy`` file with pwrite and drops them from the page cache."""
 
     def __init__(self, path: Path, dtype: type, shape: tuple[int, int]) -> None:
-        header = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+        header = np.load(path, mmap_mode="r")  # written by generate_pool
         self.offset = int(header.offset)
         self.row_bytes = int(header.strides[0])
         del header

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -79,7 +79,7 @@ def _forced(model: TrainedModel, source: Source, path: str, like: ScoringPlan) -
 
 
 def bench_rounds(model: TrainedModel, source: Source, file: Any, rated: np.ndarray, labels: np.ndarray,
-                 floor_seconds: float, repeats: int) -> dict[str, Any]:
+                 floor_seconds: float, repeats: int, paths: Sequence[str] = PATHS) -> dict[str, Any]:
     """Every path's warm round time (median), its ratio to ``floor_seconds`` and to the
     naive loop, the chosen plan and its calibration, and one cold round of the chosen path."""
     out: dict[str, Any] = {"load_before": os.getloadavg()}
@@ -98,17 +98,18 @@ def bench_rounds(model: TrainedModel, source: Source, file: Any, rated: np.ndarr
     for path in ("fp32", "bf16", "int8"):
         part = _head(source, SLOW_ROWS) if path in slow else source
         runs[path] = lambda path=path, part=part: _forced(model, part, path, chosen)  # type: ignore[misc]
-    times: dict[str, list[float]] = {path: [] for path in PATHS}
+    timed = [path for path in PATHS if path in paths or path in ("naive fp32 loop", "chosen")]
+    times: dict[str, list[float]] = {path: [] for path in timed}
     # A pool larger than the page cache is read from disk on every pass: one repeat then.
     rounds = repeats if out["resident_before"] > 0.9 else 1
     for repeat in range(rounds):
-        for path in PATHS:
+        for path in timed:
             if path in slow and repeat > 0:
                 continue
             times[path].append(al_round(runs[path], rated, labels))
     measured_rows = min(SLOW_ROWS, source.shape[0])
     out["paths"] = {}
-    for path in PATHS:
+    for path in timed:
         seconds = float(np.median(times[path])) * (source.shape[0] / measured_rows if path in slow else 1.0)
         out["paths"][path] = {"seconds": seconds, "all": [round(t, 2) for t in times[path]],
                               "scaled_from_rows": measured_rows if path in slow else None}

@@ -166,7 +166,7 @@ def timed_training(pool: SyntheticPool, task: Task, config: TrainConfig,
     return model, time.perf_counter() - started
 
 
-def bench_training(pool: SyntheticPool, task: Task, seeds: int, with_original: bool,
+def bench_training(pool: SyntheticPool, task: Task, seeds: int, with_original: bool, heads: list[str],
                    ) -> tuple[dict[str, Any], dict[str, TrainedModel]]:
     """Per head: our recipe as a first model (one run per seed) and, for the default
     head, as the app runs it later (the first model's likely positives left out); the
@@ -176,7 +176,8 @@ def bench_training(pool: SyntheticPool, task: Task, seeds: int, with_original: b
     # pays it at start-up): pay it before timing.
     timed_training(pool, task, later_config(epochs=1, random_negatives=1024))
     models: dict[str, TrainedModel] = {}
-    for head, config in HEADS.items():
+    for head in dict.fromkeys([*heads, default_head()]):
+        config = HEADS[head]
         runs = [timed_training(pool, task, replace(config, seed=s)) for s in range(seeds)]
         models[head] = runs[0][0]
         out[head] = _recipe_row(config, [t for _, t in runs], [held_out_ap(m, pool, task) for m, _ in runs])
@@ -274,17 +275,19 @@ def bench_width(pool: SyntheticPool, args: argparse.Namespace) -> dict[str, Any]
                            "positive_rate": float(pool.labels.mean())}
     task = pick_labels(pool, args.seed)
     with_original = pool.dim in args.original_dims
-    out["training"], models = bench_training(pool, task, args.repeats, with_original)
+    out["training"], models = bench_training(pool, task, args.repeats, with_original, args.heads)
+    models = {head: models[head] for head in args.heads}
     widths = {head: [pool.dim, *(int(w.shape[0]) for w, _ in model.folded_layers())]
               for head, model in models.items()}
     shapes = sorted({s for w in widths.values() for s in zip(w[:-1], w[1:])})
     out["load_before_kernels"] = os.getloadavg()
     out["kernels"] = {f"{a}x{b}": rates for (a, b), rates in gemm_rates(shapes).items()}
     sources = {"int8 copy": (pool.int8, pool.codes_file), "float16": (pool.features, pool.feature_file)}
+    sources = {name: value for name, value in sources.items() if name.split()[0] in args.sources}
     out["read_gbs"] = {}
     for name, (_, file) in sources.items():
         out["read_gbs"][name] = read_rate(file) if warm_head(file) else None
-    read_gbs = out["read_gbs"]["int8 copy"]
+    read_gbs = next(rate for rate in out["read_gbs"].values() if rate)
     out["rounds"] = {}
     for name, (source, file) in sources.items():
         for other, (_, other_file) in sources.items():
@@ -293,13 +296,15 @@ def bench_width(pool: SyntheticPool, args: argparse.Namespace) -> dict[str, Any]
         for head, model in models.items():
             source_bytes = int(np.prod(source.shape)) * (1 if name == "int8 copy" else 2)
             bound = floor(widths[head], source.shape[0], _rates(out["kernels"]), source_bytes, read_gbs)
-            row = bench_rounds(model, source, file, task.rows, task.labels, bound["seconds"], args.repeats)
+            row = bench_rounds(model, source, file, task.rows, task.labels, bound["seconds"], args.repeats,
+                               args.paths)
             out["rounds"][f"{head} | {name}"] = {"head": head, "source": name, "floor": bound, **row}
             print(f"  {pool.dim}-d {head} from {name}: chosen {row['plan']['path']} "
                   f"{row['paths']['chosen']['seconds']:.2f} s", file=sys.stderr, flush=True)
     drop_from_page_cache(pool.codes_file)
     drop_from_page_cache(pool.feature_file)
-    out["expansion"] = bench_expansion(pool, max(5, args.repeats))
+    if args.expansion:
+        out["expansion"] = bench_expansion(pool, max(5, args.repeats))
     return out
 
 
@@ -348,7 +353,7 @@ def _report_width(width: dict[str, Any]) -> None:
     for row in width["rounds"].values():
         bound = row["floor"]
         label = f"{bound['seconds']:.2f} ({bound['bound']})"
-        for path in PATHS:
+        for path in (p for p in PATHS if p in row["paths"]):
             r = row["paths"][path]
             name = f"**chosen: {row['plan']['path']}**" if path == "chosen" else path
             scaled = f" (first {r['scaled_from_rows']:,} rows, scaled)" if r["scaled_from_rows"] else ""
@@ -379,6 +384,8 @@ def _report_width(width: dict[str, Any]) -> None:
             r = tr[key]
             print(f"| {label} | {r['random_negatives']:,} | {r['seconds']:.2f} | "
                   f"{' '.join(map(str, r['seconds_all']))} | {r['ap']:.4f} ({', '.join(map(str, r['ap_all']))}) |")
+    if "expansion" not in width:
+        return
     ex = width["expansion"]
     print(f"\nexpansion over the {ex['vectors_dim']}-d shared-space vectors: {ex['index']}")
     print(f"| index build (training {ex['index_train_seconds']:.0f} s) | expand 10 phrases | recall@100 | "
@@ -407,7 +414,7 @@ def prepare_pools(args: argparse.Namespace) -> None:
     for dim in args.dims:
         if not (pool_directory(args.cache_dir, args.rows, dim, args.seed) / "done").exists():
             subprocess.run([sys.executable, __file__, "--generate-only", str(args.rows), str(dim), str(args.seed),
-                            str(args.cache_dir)], check=True)
+                            str(args.cache_dir), str(args.generate_workers)], check=True)
 
 
 def main() -> None:
@@ -420,6 +427,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cache-dir", type=Path, default=Path(os.environ.get("AGILE_BENCH_DIR", ROOT / "var" / "bench")),
                         help="where the synthetic pools live (default $AGILE_BENCH_DIR or var/bench)")
+    parser.add_argument("--heads", type=lambda s: s.split(","), default=list(HEADS),
+                        help="heads whose rounds are timed (training always includes the default head)")
+    parser.add_argument("--sources", type=lambda s: s.split(","), default=["int8", "float16"],
+                        help="pool sources scored: int8 (the copy the app streams at 1M+ rows), float16")
+    parser.add_argument("--paths", type=lambda s: s.split(","), default=list(PATHS),
+                        help="scoring paths timed per round (naive and chosen always)")
+    parser.add_argument("--no-expansion", dest="expansion", action="store_false",
+                        help="skip the index build and expansion")
+    parser.add_argument("--generate-workers", type=int, default=1,
+                        help="processes writing a missing pool (the same pool for any number)")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args()
     prepare_pools(args)
@@ -442,6 +459,6 @@ def main() -> None:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--generate-only"]:
         rows, dim, seed = (int(v) for v in sys.argv[2:5])
-        print(ensure_pool(rows, dim, seed, Path(sys.argv[5]))[0].directory)
+        print(ensure_pool(rows, dim, seed, Path(sys.argv[5]), int(sys.argv[6]) if len(sys.argv) > 6 else 1)[0].directory)
     else:
         main()
