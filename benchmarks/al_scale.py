@@ -348,8 +348,8 @@ def _report_width(width: dict[str, Any]) -> None:
     for shape, rates in width["kernels"].items():
         print(f"| {shape} | " + " | ".join("n/a" if rates[k] is None else f"{rates[k]:.1f}" for k in kernels) + " |")
     print("preadv from the page cache: " + ", ".join(f"{k} {v:.1f} GB/s" for k, v in width["read_gbs"].items() if v))
-    print("\n| head | source | floor (s) | path | seconds | runs | x floor | x naive |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("\n| head | source | floor (s) | path | seconds | runs | x floor | x naive | CPU s (both threads) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for row in width["rounds"].values():
         bound = row["floor"]
         label = f"{bound['seconds']:.2f} ({bound['bound']})"
@@ -358,7 +358,8 @@ def _report_width(width: dict[str, Any]) -> None:
             name = f"**chosen: {row['plan']['path']}**" if path == "chosen" else path
             scaled = f" (first {r['scaled_from_rows']:,} rows, scaled)" if r["scaled_from_rows"] else ""
             print(f"| {row['head']} | {row['source']} | {label} | {name}{scaled} | {r['seconds']:.2f} | "
-                  f"{' '.join(map(str, r['all']))} | {r['x_floor']:.2f} | {r['x_naive']:.2f} |")
+                  f"{' '.join(map(str, r['all']))} | {r['x_floor']:.2f} | {r['x_naive']:.2f} | "
+                  f"{r.get('cpu_seconds', float('nan')):.2f} |")
             label = ""
     print("\n| head | source | chosen plan | calibration s | cold round s | page cache before warm / cold | load |")
     print("|---|---|---|---|---|---|---|")
