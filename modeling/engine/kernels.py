@@ -101,8 +101,8 @@ def clock_for_load() -> tuple[str, Callable[[], float]]:
     runnable process (load average <= cores), else this process's CPU time.
 
     On an oversubscribed machine a run's wall time is mostly waiting for a core, and
-    which candidate waited longest is luck: at load 30 on 2 cores, wall-clock timing
-    picked emulated bf16 (10x the work of fp32 here) for scoring. The CPU time a
+    which candidate waited longest is luck (at load 30 on 2 cores, wall-clock timings of
+    one candidate varied 2-3x between repeats). The CPU time a
     candidate uses is its work whatever the load (idle OpenMP workers wait passively,
     ``OMP_WAIT_POLICY=PASSIVE``); it counts every thread of the process, so other work
     in the process at the same time adds noise, not bias (candidates are interleaved).
