@@ -1,25 +1,32 @@
-"""Active learning at scale: a 10M x 512 float16 pool on disk, on this 2-core machine.
+"""Active learning at scale: 10M-row pools at 512-d and 1280-d, on the machine at hand.
 
-Measures, side by side in one run:
-- one AL round (score every pool item + select 100 by margin), warm (file in the page
-  cache) and cold (file dropped from the page cache first), for the naive fp32 loop,
-  our bf16 path, and a per-row int8 copy of the pool;
-- training on 600 labels + random negatives: our recipe (a fresh draw of random
-  negatives every epoch, lr 3e-4), both as the first model (no previous scores) and as
-  the app runs it later (the previous model's pool scores keep the rows it calls positive
-  out of the random negatives), vs the original recipe (one draw of 500k, lr 1e-4),
-  AUC-PR on a held-out labelled slice of the pool;
-- expansion for 10 phrases on an IVF-PQ index (build time reported apart) and its
-  recall@100 against exact search;
-- peak memory: ru_maxrss, and sampled peaks of anonymous vs file-backed RSS.
+Measures, side by side in one run, for each width (``--dims``, default 512 and 1280: the
+offline encoder's real classifier features are 1280-d, 25.6 GB as float16 at 10M, more
+than this machine's RAM, 12.8 GB as the int8 copy):
 
-Targets: AL round <= 10 s warm; training <= 5 s at an AUC-PR within 0.01 of the original
-recipe; expansion <= 0.1 s; peak memory <= 4 GB.
+- this machine's kernel speeds (GFLOP/s of every matmul kernel torch offers, per layer
+  shape) and ``preadv`` read speed, and the floor they imply for each head: every layer
+  at its fastest kernel, or reading the pool, whichever is longer;
+- one AL round (score every row + select 100 by margin) for a linear head and the 3x128
+  MLP, from the float16 features and from the int8 copy, on every path (naive fp32
+  loop, fp32, bf16, int8, and the one ``score_pool`` chooses by measurement), warm, as
+  ratios to the floor and to the naive loop; one cold round of the chosen path;
+- training on 600 labels + random negatives (ours per head, as a first model and as the
+  app runs it later; the original recipe at 512-d), AUC-PR on a held-out slice;
+- the index build over the pool's shared-space vectors (the pool's own 512-d vectors,
+  or the 384-d vectors beside 1280-d features, as the offline encoder stores them),
+  with progress, and expansion for 10 phrases with its recall@100 against exact search;
+- peak memory: ru_maxrss, and sampled peaks of anonymous and file-backed RSS.
 
-The synthetic pool is a learnable concept (see :func:`generate_pool`), written once in
-chunks to ``var/bench/`` (gitignored) and reused.
+Targets: chosen path <= 1.5x the floor and faster than the naive loop; AL round at
+10M x 1280 <= 10 s warm with the default head; training <= 5 s; expansion <= 0.1 s; peak
+memory <= 4 GB. Load averages are recorded before and after every timed part.
 
-    .venv/bin/python benchmarks/al_scale.py [--rows 10000000] [--json]
+The pools are written once (in a child process, so the generator's memory is not this
+process's) under ``--cache-dir`` and reused.
+
+    .venv/bin/python benchmarks/al_scale.py [--rows 10000000] [--dims 512,1280]
+        [--cache-dir DIR] [--repeats 3] [--json]
 """
 
 from __future__ import annotations
@@ -28,19 +35,18 @@ import os
 
 # Before numpy/torch/faiss load their OpenMP runtime: with the default (active) policy
 # idle OpenMP workers spin, and on this shared 2-core machine a 2-thread scoring pass ran
-# 4x slower than 1 thread whenever other processes held a core (7.5 s vs 1.8 s per 1M
-# rows at load 4); passive waits fix that. Set OMP_WAIT_POLICY=ACTIVE to compare.
+# 4x slower than 1 thread whenever other processes held a core; passive waits fix that.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
 import json
+import platform
 import resource
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Self
 
@@ -50,171 +56,35 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from modeling.engine.active import next_batch
-from modeling.engine.expansion import expand
-from modeling.engine.index import VectorIndex, build_index
-from modeling.engine.metrics import average_precision
-from modeling.engine.trainer import (
-    Int8Features,
-    TrainedModel,
-    later_config,
-    original_config,
-    quantize_int8,
-    score_pool,
-    train,
+from benchmarks._al_scale_kernels import floor, gemm_rates, read_rate
+from benchmarks._al_scale_pool import (
+    CONCEPT_CLUSTERS,
+    SIBLINGS_PER_CONCEPT,
+    SyntheticPool,
+    drop_from_page_cache,
+    ensure_pool,
+    open_pool,
+    pool_directory,
 )
+from benchmarks._al_scale_rounds import PATHS, bench_rounds
+from modeling.engine.expansion import expand
+from modeling.engine.index import build_index
+from modeling.engine.kernels import machine_key
+from modeling.engine.metrics import average_precision
+from modeling.engine.trainer import TrainedModel, later_config, original_config, score_pool, train
 from modeling.engine.trainer.config import TrainConfig
 from modeling.engine.trainer.fit import likely_positive_rows
-from modeling.engine.trainer.streaming import release_rows
+from modeling.engine.trainer.streaming import iter_row_chunks
 
-CACHE = ROOT / "var" / "bench"
-POOL_VERSION = 2
-DIM = 512
-N_CLUSTERS = 256
-LATENT = 32  # each cluster varies along its own 32-d subspace (low intrinsic dimension)
-CONCEPT_CLUSTERS = 8  # clusters 0..7 hold the concept (positives: latent z_0 > 0)
-SIBLINGS_PER_CONCEPT = 2  # clusters 8..23: near the concept clusters, all negative
-SPREAD = 0.8  # norm of the within-cluster (subspace) variation; centres have norm 1
-ISO_NOISE = 0.3  # norm of the isotropic noise on top
-GEN_CHUNK = 262_144
 HELD_OUT_FRACTION = 0.05
+#: The heads measured: name -> config. "3x128" is ``later_config()`` (the trainer's
+#: default for every model after the first); "linear" is one layer (d -> 1).
+HEADS: dict[str, TrainConfig] = {"linear": later_config(hidden=()), "3x128": later_config()}
 
 
-# --------------------------------------------------------------------------- pool
-
-
-@dataclass(frozen=True)
-class SyntheticPool:
-    """features: (N, DIM) float16 memmap; labels (N,) int8; clusters (N,) int16;
-    centres (N_CLUSTERS, DIM) float32."""
-
-    directory: Path
-    features: np.ndarray
-    labels: np.ndarray
-    clusters: np.ndarray
-    centres: np.ndarray
-
-    @property
-    def feature_file(self) -> Path:
-        return self.directory / "features.f16.npy"
-
-
-def cluster_geometry(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Unit centres (N_CLUSTERS, DIM) and orthonormal subspace bases (N_CLUSTERS, DIM, LATENT).
-
-    Sibling clusters sit at cosine ~0.75 from their concept cluster: hard negatives.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    centres = torch.nn.functional.normalize(torch.randn(N_CLUSTERS, DIM, generator=gen), dim=1)
-    for j in range(CONCEPT_CLUSTERS * SIBLINGS_PER_CONCEPT):
-        parent, row = centres[j // SIBLINGS_PER_CONCEPT], CONCEPT_CLUSTERS + j
-        centres[row] = torch.nn.functional.normalize(0.75 * parent + 0.66 * centres[row], dim=0)
-    bases = torch.linalg.qr(torch.randn(N_CLUSTERS, DIM, LATENT, generator=gen))[0]
-    return centres, bases
-
-
-def generate_pool(directory: Path, rows: int, seed: int) -> None:
-    """Write features (float16 .npy), labels and clusters, GEN_CHUNK rows at a time.
-
-    An item of cluster c is ``normalise(centre_c + B_c z * SPREAD/sqrt(LATENT) + noise)``
-    with latent z ~ N(0, I_LATENT): real embeddings also vary along few directions per
-    region. The concept: the item is in one of the 8 concept clusters AND z_0 > 0 (a
-    different direction in each cluster, so no single linear cut finds it); ~1.6%
-    positives. (Version 1 used isotropic 512-d noise: the adversarial case for any
-    compressed ANN index and unlike real embeddings.)
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    centres, bases = cluster_geometry(seed)
-    tmp = directory / "features.f16.tmp.npy"
-    feats = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(rows, DIM))
-    labels = np.empty(rows, dtype=np.int8)
-    clusters = np.empty(rows, dtype=np.int16)
-    for start in range(0, rows, GEN_CHUNK):
-        stop = min(start + GEN_CHUNK, rows)
-        x, c, z = _generate_chunk(centres, bases, stop - start, seed * 1_000_003 + start // GEN_CHUNK)
-        feats[start:stop] = x.half().numpy()
-        labels[start:stop] = ((c < CONCEPT_CLUSTERS) & (z[:, 0] > 0)).numpy()
-        clusters[start:stop] = c.numpy()
-        feats.flush()
-        release_rows(feats, start, stop)  # written pages: out of our RSS ...
-        _drop_from_page_cache(tmp)  # ... and out of the page cache, for the others' sake
-    del feats
-    np.save(directory / "labels.npy", labels)
-    np.save(directory / "clusters.npy", clusters)
-    np.save(directory / "centres.npy", centres.numpy())
-    os.replace(tmp, directory / "features.f16.npy")
-
-
-def _generate_chunk(
-    centres: torch.Tensor, bases: torch.Tensor, n: int, chunk_seed: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(x (n, DIM) unit float32, cluster ids (n,), latents (n, LATENT)) for one chunk."""
-    gen = torch.Generator().manual_seed(chunk_seed)
-    c = torch.randint(0, N_CLUSTERS, (n,), generator=gen)
-    z = torch.randn(n, LATENT, generator=gen)
-    x = centres[c] + torch.randn(n, DIM, generator=gen) * (ISO_NOISE / DIM**0.5)
-    for cluster in torch.unique(c).tolist():
-        members = torch.nonzero(c == cluster)[:, 0]
-        x[members] += z[members] @ bases[cluster].T * (SPREAD / LATENT**0.5)
-    return torch.nn.functional.normalize(x, dim=1), c, z
-
-
-def ensure_pool(rows: int, seed: int) -> tuple[SyntheticPool, float | None]:
-    """The cached pool for (rows, seed), generated first if missing (and its time)."""
-    directory = CACHE / f"al_scale_v{POOL_VERSION}_{rows}x{DIM}_seed{seed}"
-    took = None
-    if not (directory / "features.f16.npy").exists():
-        t0 = time.perf_counter()
-        generate_pool(directory, rows, seed)
-        took = time.perf_counter() - t0
-    pool = SyntheticPool(
-        directory,
-        np.load(directory / "features.f16.npy", mmap_mode="r"),
-        np.load(directory / "labels.npy"),
-        np.load(directory / "clusters.npy"),
-        np.load(directory / "centres.npy"),
-    )
-    return pool, took
-
-
-def _drop_from_page_cache(path: Path) -> None:
-    """posix_fadvise(DONTNEED) over the whole file: clean, unmapped pages leave the cache."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd) if os.access(path, os.W_OK) else None
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
-
-
-def resident_fraction(path: Path) -> float:
-    """Share of ``path``'s bytes in the page cache (util-linux ``fincore``)."""
-    out = subprocess.run(
-        ["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return int(out.split()[0]) / path.stat().st_size
-
-
-def drop_until_cold(path: Path, attempts: int = 5) -> float:
-    """Drop ``path`` from the page cache until under 1% stays resident (pages mapped or
-    in flight at the first try are skipped by the kernel); returns the resident share."""
-    for _ in range(attempts):
-        _drop_from_page_cache(path)
-        resident = resident_fraction(path)
-        if resident < 0.01:
-            break
-        time.sleep(1.0)
-    return resident
-
-
-def warm(path: Path, chunk: int = 1 << 26) -> None:
-    """Read ``path`` once with plain reads (no mapping) so its pages sit in the cache."""
-    with open(path, "rb", buffering=0) as f:
-        while f.read(chunk):
-            pass
+def default_head() -> str:
+    hidden = later_config().hidden
+    return "linear" if not hidden else "x".join([str(len(hidden)), str(hidden[0])])
 
 
 # --------------------------------------------------------------------------- memory
@@ -278,184 +148,177 @@ def pick_labels(pool: SyntheticPool, seed: int) -> Task:
 
 
 def held_out_ap(model: TrainedModel, pool: SyntheticPool, task: Task) -> float:
-    """AUC-PR (average precision) of ``model`` on the held-out slice."""
-    scores = score_pool(model, pool.features[task.held_out[0] : task.held_out[-1] + 1])
+    """AUC-PR (average precision) of ``model`` on the held-out slice (fp32 path)."""
+    start, stop = int(task.held_out[0]), int(task.held_out[-1]) + 1
+    scores = score_pool(model, pool.features[start:stop], precision="fp32")
     return average_precision(pool.labels[task.held_out].astype(np.int64), scores)
 
 
-def timed_training(
-    pool: SyntheticPool, task: Task, config: TrainConfig, previous: np.ndarray | None = None
-) -> tuple[TrainedModel, float]:
+def timed_training(pool: SyntheticPool, task: Task, config: TrainConfig,
+                   previous: np.ndarray | None = None) -> tuple[TrainedModel, float]:
     """Train on the task's 600 labels plus random pool negatives; (model, seconds).
 
     ``previous``: the previous model's pool scores, as the app passes them (the rows it
     calls positive are kept out of the random negatives; the timing includes that)."""
     features = np.asarray(pool.features[task.rows], dtype=np.float32)
-    t0 = time.perf_counter()
+    started = time.perf_counter()
     model = train(features, task.labels, pool.features, config, exclude=task.rows, previous_scores=previous)
-    return model, time.perf_counter() - t0
+    return model, time.perf_counter() - started
 
 
-def bench_fast_training(pool: SyntheticPool, task: Task, seeds: int) -> tuple[dict[str, Any], TrainedModel]:
-    """Our recipe (``later_config()``), one run per seed: median time and AUC-PR."""
+def bench_training(pool: SyntheticPool, task: Task, seeds: int, with_original: bool, heads: list[str],
+                   ) -> tuple[dict[str, Any], dict[str, TrainedModel]]:
+    """Per head: our recipe as a first model (one run per seed) and, for the default
+    head, as the app runs it later (the first model's likely positives left out); the
+    original recipe when asked. Returns the rows and the seed-0 model of each head."""
+    out: dict[str, Any] = {"load_before": os.getloadavg()}
     # First use of torch.optim imports torch._dynamo (~1-2 s once per process; a server
     # pays it at start-up): pay it before timing.
     timed_training(pool, task, later_config(epochs=1, random_negatives=1024))
-    runs = [timed_training(pool, task, later_config(seed=s)) for s in range(seeds)]
-    aps = [held_out_ap(model, pool, task) for model, _ in runs]
-    return _recipe_row(later_config(), [t for _, t in runs], aps), runs[0][0]
-
-
-def bench_informed_training(
-    pool: SyntheticPool, task: Task, previous_model: TrainedModel, seeds: int
-) -> dict[str, Any]:
-    """Our recipe as the app runs it after the first model: the previous model's pool
-    scores (computed once, untimed: the app saved them when it scored the pool) keep the
-    rows it calls positive out of the random negatives."""
-    previous = score_pool(previous_model, pool.features)
-    runs = [timed_training(pool, task, later_config(seed=s), previous) for s in range(seeds)]
-    row = _recipe_row(later_config(), [t for _, t in runs], [held_out_ap(model, pool, task) for model, _ in runs])
-    threshold = later_config().likely_positive_threshold
-    assert threshold is not None, "the default recipe leaves likely positives out"
-    row["kept_out"] = len(likely_positive_rows(previous, threshold))
-    return row
-
-
-def bench_original_training(pool: SyntheticPool, task: Task) -> dict[str, Any]:
-    """The original recipe (``original_config()``: 500k fixed negatives, lr 1e-4), seed 0."""
-    model, seconds = timed_training(pool, task, original_config())
-    return _recipe_row(original_config(), [seconds], [held_out_ap(model, pool, task)])
+    models: dict[str, TrainedModel] = {}
+    for head in dict.fromkeys([*heads, default_head()]):
+        config = HEADS[head]
+        runs = [timed_training(pool, task, replace(config, seed=s)) for s in range(seeds)]
+        models[head] = runs[0][0]
+        out[head] = _recipe_row(config, [t for _, t in runs], [held_out_ap(m, pool, task) for m, _ in runs])
+    previous = score_pool(models[default_head()], pool.int8)  # the app saved these when it scored the pool
+    config = HEADS[default_head()]
+    runs = [timed_training(pool, task, replace(config, seed=s), previous) for s in range(seeds)]
+    out["informed"] = _recipe_row(config, [t for _, t in runs], [held_out_ap(m, pool, task) for m, _ in runs])
+    threshold = config.likely_positive_threshold
+    out["informed"]["kept_out"] = len(likely_positive_rows(previous, threshold)) if threshold is not None else 0
+    if with_original:
+        model, seconds = timed_training(pool, task, original_config())
+        out["original"] = _recipe_row(original_config(), [seconds], [held_out_ap(model, pool, task)])
+    out["load_after"] = os.getloadavg()
+    return out, models
 
 
 def _recipe_row(config: TrainConfig, seconds: list[float], aps: list[float]) -> dict[str, Any]:
-    return {
-        "seconds": float(np.median(seconds)),
-        "ap": float(np.median(aps)),
-        "ap_all": [round(a, 4) for a in aps],
-        "seconds_all": [round(t, 2) for t in seconds],
-        "random_negatives": config.random_negatives,
-        "resample": config.resample_negatives,
-        "epochs": config.epochs,
-        "batch_size": config.batch_size,
-        "lr": config.lr,
-    }
-
-
-# --------------------------------------------------------------------------- AL round
-
-
-def al_round(model: TrainedModel, features: np.ndarray | Int8Features, task: Task, precision: str = "bf16") -> float:
-    """Seconds for one AL round: score every pool item, then select 100 by margin."""
-    t0 = time.perf_counter()
-    probs = score_pool(model, features, precision=precision)  # type: ignore[arg-type]
-    batch = next_batch("margin", probs, 100, task.rows, task.labels, np.random.default_rng(0))
-    assert len(batch) == 100 and not np.isin(batch, task.rows).any()
-    return time.perf_counter() - t0
-
-
-def bench_rounds(pool: SyntheticPool, model: TrainedModel, task: Task, repeats: int, with_int8: bool) -> dict[str, Any]:
-    """Warm and cold AL rounds: naive fp32, bf16 (ours), and the int8 copy."""
-    path = pool.feature_file
-    out: dict[str, Any] = {}
-    resident = drop_until_cold(path)
-    out["bf16_cold"] = {"seconds": al_round(model, pool.features, task), "resident_before": resident}
-    warm(path)
-    out["bf16_warm"] = _repeat(lambda: al_round(model, pool.features, task), repeats)
-    out["bf16_warm"]["resident_before"] = resident_fraction(path)
-    out["fp32_naive_warm"] = {"seconds": al_round(model, pool.features, task, "fp32")}
-    if with_int8:
-        out.update(_int8_rounds(pool, model, task, repeats))
-    return out
-
-
-def _int8_rounds(pool: SyntheticPool, model: TrainedModel, task: Task, repeats: int) -> dict[str, Any]:
-    directory = pool.directory / "int8"
-    out: dict[str, Any] = {}
-    if not (directory / "scales.f32.npy").exists():
-        t0 = time.perf_counter()
-        quantize_int8(pool.features, directory)
-        out["int8_quantize_seconds"] = time.perf_counter() - t0
-    codes_path = directory / "codes.int8.npy"
-    _drop_from_page_cache(pool.feature_file)  # make room: the f16 file is done with
-    resident = drop_until_cold(codes_path)
-    copy = Int8Features.load(directory)
-    out["int8_cold"] = {"seconds": al_round(model, copy, task), "resident_before": resident}
-    warm(codes_path)
-    out["int8_warm"] = _repeat(lambda: al_round(model, copy, task), repeats)
-    probs_f16 = score_pool(model, pool.features)
-    probs_i8 = score_pool(model, copy)
-    top_f16, top_i8 = (set(np.argpartition(-p, 1000)[:1000].tolist()) for p in (probs_f16, probs_i8))
-    out["int8_top1000_overlap"] = len(top_f16 & top_i8) / 1000
-    return out
-
-
-def _repeat(fn: Callable[[], float], repeats: int) -> dict[str, Any]:
-    times = [fn() for _ in range(repeats)]
-    return {"seconds": float(np.median(times)), "all": [round(t, 2) for t in times]}
+    return {"seconds": float(np.median(seconds)), "ap": float(np.median(aps)),
+            "ap_all": [round(a, 4) for a in aps], "seconds_all": [round(t, 2) for t in seconds],
+            "random_negatives": config.random_negatives, "hidden": list(config.hidden), "lr": config.lr}
 
 
 # --------------------------------------------------------------------------- expansion
 
 
 def bench_expansion(pool: SyntheticPool, repeats: int) -> dict[str, Any]:
-    """Index build (or load) time, expansion time for 10 phrases, recall@100 vs exact."""
-    path = pool.directory / "index.faiss"
-    out: dict[str, Any] = {}
-    if path.exists():
-        t0 = time.perf_counter()
-        index = VectorIndex.load(path, vectors=pool.features)
-        out["index_load_seconds"] = time.perf_counter() - t0
-        out["index_build_seconds"] = json.loads((pool.directory / "index_build.json").read_text())["seconds"]
-    else:
-        t0 = time.perf_counter()
-        index = build_index(pool.features)
-        out["index_build_seconds"] = time.perf_counter() - t0
-        index.save(path)
-        (pool.directory / "index_build.json").write_text(json.dumps({"seconds": out["index_build_seconds"]}))
+    """Index build over the pool's shared-space vectors (as the ``build_index`` job does,
+    with progress), expansion time for 10 phrases, recall@100 against exact search."""
+    out: dict[str, Any] = {"load_before": os.getloadavg(), "vectors_dim": int(pool.vectors.shape[1])}
+    marks: list[float] = []
+
+    def progress(done: int, total: int) -> None:
+        if done == 0 or done == total or done * 10 // total > len(marks):
+            marks.append(time.perf_counter())
+            print(f"  index: {done:,}/{total:,} rows added", file=sys.stderr, flush=True)
+
+    started = time.perf_counter()
+    index = build_index(pool.vectors, progress=progress)
+    out["index_build_seconds"] = time.perf_counter() - started
+    out["index_train_seconds"] = marks[0] - started if marks else None
     out["index"] = repr(index)
+    out["load_after_build"] = os.getloadavg()
     positives, negatives = phrase_vectors(pool)
     expand(index, positives, negatives, rng=np.random.default_rng(0))  # faults the index in
     times = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        started = time.perf_counter()
         result = expand(index, positives, negatives, rng=np.random.default_rng(0))
-        times.append(time.perf_counter() - t0)
+        times.append(time.perf_counter() - started)
     out["expand_seconds"] = float(np.median(times))
     out["expand_all"] = [round(t, 4) for t in times]
     out["candidates"] = len(result.candidates)
-    exact_ids, out["exact_scan_seconds"] = exact_top(pool.features, np.vstack([positives, negatives]), 100)
-    out["recall_at_100"] = float(
-        np.mean([len(np.intersect1d(a, b)) / 100 for a, b in zip(result.neighbours, exact_ids)])
-    )
+    exact_ids, out["exact_scan_seconds"] = exact_top(pool.vectors, np.vstack([positives, negatives]), 100)
+    out["recall_at_100"] = float(np.mean([len(np.intersect1d(a, b)) / 100
+                                          for a, b in zip(result.neighbours, exact_ids)]))
+    out["load_after"] = os.getloadavg()
     return out
 
 
 def phrase_vectors(pool: SyntheticPool) -> tuple[np.ndarray, np.ndarray]:
-    """10 phrase vectors: 5 positive (near concept centres; the first stands for the
-    concept name), 5 negative (near sibling centres, the hard negatives)."""
+    """10 phrase vectors in the shared space: 5 positive (near concept centres; the first
+    stands for the concept name), 5 negative (near sibling centres, the hard negatives)."""
     rng = np.random.default_rng(1)
     pick = pool.centres[[0, 1, 2, 3, 4, 8, 10, 12, 14, 16]]
-    vecs = pick + rng.normal(size=pick.shape).astype(np.float32) * 0.02
+    if pool.projection is not None:
+        pick = pick @ pool.projection
+    vecs = pick / np.linalg.norm(pick, axis=1, keepdims=True)
+    vecs = vecs + rng.normal(size=vecs.shape).astype(np.float32) * 0.02
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    return vecs[:5], vecs[5:]
+    return vecs[:5].astype(np.float32), vecs[5:].astype(np.float32)
 
 
-def exact_top(features: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, float]:
+def exact_top(vectors: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, float]:
     """Exact top-k ids (q, k) by inner product over the whole pool, and its seconds."""
-    t0 = time.perf_counter()
+    started = time.perf_counter()
     q = torch.from_numpy(queries.astype(np.float32))
     best_s = np.full((len(queries), 0), -np.inf, dtype=np.float32)
     best_i = np.empty((len(queries), 0), dtype=np.int64)
-    for start in range(0, len(features), 1 << 18):
-        rows = torch.from_numpy(np.asarray(features[start : start + (1 << 18)], dtype=np.float32))
-        s = (rows @ q.T).T.numpy()
-        release_rows(features, start, start + (1 << 18))
+    for start, _, rows in iter_row_chunks(vectors, 1 << 18):
+        s = (rows.float() @ q.T).T.numpy()
         part = np.argpartition(-s, k - 1, axis=1)[:, :k]
         best_s = np.hstack([best_s, np.take_along_axis(s, part, 1)])
         best_i = np.hstack([best_i, part + start])
         keep = np.argpartition(-best_s, k - 1, axis=1)[:, :k]
         best_s, best_i = np.take_along_axis(best_s, keep, 1), np.take_along_axis(best_i, keep, 1)
-    return best_i, time.perf_counter() - t0
+    return best_i, time.perf_counter() - started
+
+
+# --------------------------------------------------------------------------- one width
+
+
+def bench_width(pool: SyntheticPool, args: argparse.Namespace) -> dict[str, Any]:
+    """Everything for one pool width."""
+    out: dict[str, Any] = {"dim": pool.dim, "rows": int(pool.features.shape[0]),
+                           "positive_rate": float(pool.labels.mean())}
+    task = pick_labels(pool, args.seed)
+    with_original = pool.dim in args.original_dims
+    out["training"], models = bench_training(pool, task, args.repeats, with_original, args.heads)
+    models = {head: models[head] for head in args.heads}
+    widths = {head: [pool.dim, *(int(w.shape[0]) for w, _ in model.folded_layers())]
+              for head, model in models.items()}
+    shapes = sorted({s for w in widths.values() for s in zip(w[:-1], w[1:])})
+    out["load_before_kernels"] = os.getloadavg()
+    out["kernels"] = {f"{a}x{b}": rates for (a, b), rates in gemm_rates(shapes).items()}
+    sources = {"int8 copy": (pool.int8, pool.codes_file), "float16": (pool.features, pool.feature_file)}
+    sources = {name: value for name, value in sources.items() if name.split()[0] in args.sources}
+    out["read_gbs"] = {}
+    for name, (_, file) in sources.items():
+        out["read_gbs"][name] = read_rate(file) if warm_head(file) else None
+    read_gbs = next(rate for rate in out["read_gbs"].values() if rate)
+    out["rounds"] = {}
+    for name, (source, file) in sources.items():
+        for other, (_, other_file) in sources.items():
+            if other != name:
+                drop_from_page_cache(other_file)  # make room for this one
+        for head, model in models.items():
+            source_bytes = int(np.prod(source.shape)) * (1 if name == "int8 copy" else 2)
+            bound = floor(widths[head], source.shape[0], _rates(out["kernels"]), source_bytes, read_gbs)
+            row = bench_rounds(model, source, file, task.rows, task.labels, bound["seconds"], args.repeats,
+                               args.paths)
+            out["rounds"][f"{head} | {name}"] = {"head": head, "source": name, "floor": bound, **row}
+            print(f"  {pool.dim}-d {head} from {name}: chosen {row['plan']['path']} "
+                  f"{row['paths']['chosen']['seconds']:.2f} s", file=sys.stderr, flush=True)
+    drop_from_page_cache(pool.codes_file)
+    drop_from_page_cache(pool.feature_file)
+    if args.expansion:
+        out["expansion"] = bench_expansion(pool, max(5, args.repeats))
+    return out
+
+
+def warm_head(file: Path, limit: int = 4 << 30) -> bool:
+    """Read the file's first ``limit`` bytes once (so read_rate sees the page cache)."""
+    with open(file, "rb", buffering=0) as f:
+        done = 0
+        while done < limit and (got := f.read(1 << 26)):
+            done += len(got)
+    return True
+
+
+def _rates(table: dict[str, dict[str, float | None]]) -> dict[tuple[int, int], dict[str, float | None]]:
+    return {(int(k.split("x")[0]), int(k.split("x")[1])): v for k, v in table.items()}
 
 
 # --------------------------------------------------------------------------- report
@@ -463,101 +326,140 @@ def exact_top(features: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.nda
 
 def report(results: dict[str, Any]) -> None:
     """Print the tables."""
-    rows, tr, ex, mem = (
-        results["rows"],
-        results["training"],
-        results["expansion"],
-        results["memory"],
-    )
-    print(
-        f"\npool: {rows:,} x {DIM} float16 ({rows * DIM * 2 / 1e9:.1f} GB), "
-        f"{results['positive_rate']:.2%} positives; load before: {results['load_before']}"
-    )
-    print("\n| AL round (score all + select 100) | seconds | page cache before |")
-    print("|---|---|---|")
-    for key, label in [
-        ("fp32_naive_warm", "naive fp32 loop, warm"),
-        ("bf16_warm", "bf16 (ours), warm"),
-        ("bf16_cold", "bf16 (ours), cold"),
-        ("int8_warm", "int8 copy, warm"),
-        ("int8_cold", "int8 copy, cold"),
-    ]:
-        if key in results["rounds"]:
-            r = results["rounds"][key]
-            res = f"{r['resident_before']:.0%}" if "resident_before" in r else "warm"
-            print(f"| {label} | {r['seconds']:.2f} | {res} |")
-    print("\n| training recipe (600 labels) | negatives | seconds | AUC-PR held out |")
-    print("|---|---|---|---|")
-    for key, label in [
-        ("original_recipe", "original: 500k fixed, every row presumed negative"),
-        ("fast_recipe", "ours, first model (no previous scores)"),
-        ("informed_recipe", "ours, previous model's positives kept out (default)"),
-    ]:
-        r = tr[key]
-        print(f"| {label} | {r['random_negatives']:,} | {r['seconds']:.2f} | {r['ap']:.4f} |")
-    print(f"rows kept out of the random negatives: {tr['informed_recipe']['kept_out']:,}")
-    print(f"AUC-PR gap (original - ours): {tr['ap_gap']:+.4f}")
-    print("\n| expansion | value |")
-    print("|---|---|")
-    for key in [
-        "index_build_seconds",
-        "index_load_seconds",
-        "expand_seconds",
-        "recall_at_100",
-        "candidates",
-        "exact_scan_seconds",
-    ]:
-        if key in ex:
-            print(f"| {key} | {ex[key]:.4g} |")
-    print(
-        f"\npeak memory: ru_maxrss {mem['ru_maxrss_mb']:.0f} MB; sampled peaks "
-        f"anon {mem['peak_anon_mb']:.0f} MB, file-backed {mem['peak_file_mb']:.0f} MB"
-    )
+    print(f"\nmachine: {results['cpu']}; torch {torch.__version__}, {results['torch_threads']} threads, "
+          f"OMP_WAIT_POLICY={results['omp_wait_policy']}; load before {_load(results['load_before'])}, "
+          f"after {_load(results['load_after'])}")
+    for width in results["widths"]:
+        _report_width(width)
+    mem = results["memory"]
+    print(f"\npeak memory (whole run): ru_maxrss {mem['ru_maxrss_mb']:.0f} MB; sampled peaks anonymous "
+          f"{mem['peak_anon_mb']:.0f} MB, file-backed {mem['peak_file_mb']:.0f} MB (target <= 4,096)")
+
+
+def _report_width(width: dict[str, Any]) -> None:
+    dim, rows = width["dim"], width["rows"]
+    print(f"\n## {rows:,} x {dim}: float16 {rows * dim * 2 / 1e9:.1f} GB, int8 copy {rows * dim / 1e9:.1f} GB; "
+          f"{width['positive_rate']:.2%} positives")
+    print(f"\nkernel speeds, GFLOP/s (GOP/s for int8), {4096:,} rows per call "
+          f"(load before {_load(width['load_before_kernels'])}):")
+    kernels = list(next(iter(width["kernels"].values())))
+    print("| layer | " + " | ".join(kernels) + " |")
+    print("|---|" + "---|" * len(kernels))
+    for shape, rates in width["kernels"].items():
+        print(f"| {shape} | " + " | ".join("n/a" if rates[k] is None else f"{rates[k]:.1f}" for k in kernels) + " |")
+    print("preadv from the page cache: " + ", ".join(f"{k} {v:.1f} GB/s" for k, v in width["read_gbs"].items() if v))
+    print("\n| head | source | floor (s) | path | seconds | runs | x floor | x naive | CPU s (both threads) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for row in width["rounds"].values():
+        bound = row["floor"]
+        label = f"{bound['seconds']:.2f} ({bound['bound']})"
+        for path in (p for p in PATHS if p in row["paths"]):
+            r = row["paths"][path]
+            name = f"**chosen: {row['plan']['path']}**" if path == "chosen" else path
+            scaled = f" (first {r['scaled_from_rows']:,} rows, scaled)" if r["scaled_from_rows"] else ""
+            print(f"| {row['head']} | {row['source']} | {label} | {name}{scaled} | {r['seconds']:.2f} | "
+                  f"{' '.join(map(str, r['all']))} | {r['x_floor']:.2f} | {r['x_naive']:.2f} | "
+                  f"{r.get('cpu_seconds', float('nan')):.2f} |")
+            label = ""
+    print("\n| head | source | chosen plan | calibration s | cold round s | page cache before warm / cold | load |")
+    print("|---|---|---|---|---|---|---|")
+    for row in width["rounds"].values():
+        plan = row["plan"]
+        desc = f"{plan['path']}, {plan['chunk_rows']:,} rows{' + prefetch' if plan['prefetch'] else ''}"
+        print(f"| {row['head']} | {row['source']} | {desc} | {row['calibration_seconds']:.1f} | "
+              f"{row['chosen_cold_seconds']:.2f} | {row['resident_before']:.0%} / {row['cold_resident_before']:.0%} | "
+              f"{_load(row['load_before'])} -> {_load(row['load_after'])} |")
+    for row in width["rounds"].values():
+        print(f"floor, {row['head']} from {row['source']}: " + "; ".join(
+            f"{'x'.join(map(str, layer['shape']))} {layer['kernel']} {layer['seconds']:.2f} s"
+            for layer in row["floor"]["layers"]) + f"; reading {row['floor']['read_seconds']:.2f} s")
+    tr = width["training"]
+    print(f"\n| training, 600 labels (load {_load(tr['load_before'])} -> {_load(tr['load_after'])}) | "
+          "negatives | seconds (median) | runs | AUC-PR held out |")
+    print("|---|---|---|---|---|")
+    labels = {**{h: f"ours, {h}, first model" for h in HEADS},
+              "informed": f"ours, {default_head()}, previous model's positives kept out (the app's default)",
+              "original": "original recipe (500k fixed, lr 1e-4, 3x128)"}
+    for key, label in labels.items():
+        if key in tr:
+            r = tr[key]
+            print(f"| {label} | {r['random_negatives']:,} | {r['seconds']:.2f} | "
+                  f"{' '.join(map(str, r['seconds_all']))} | {r['ap']:.4f} ({', '.join(map(str, r['ap_all']))}) |")
+    if "expansion" not in width:
+        return
+    ex = width["expansion"]
+    print(f"\nexpansion over the {ex['vectors_dim']}-d shared-space vectors: {ex['index']}")
+    print(f"| index build (training {ex['index_train_seconds']:.0f} s) | expand 10 phrases | recall@100 | "
+          "exact scan | load |")
+    print("|---|---|---|---|---|")
+    print(f"| {ex['index_build_seconds']:.0f} s | {ex['expand_seconds']:.3f} s | {ex['recall_at_100']:.3f} | "
+          f"{ex['exact_scan_seconds']:.1f} s | {_load(ex['load_before'])} -> {_load(ex['load_after'])} |")
+
+
+def _load(values: Any) -> str:
+    return "/".join(f"{v:.1f}" for v in values)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+        if line.startswith("model name"):
+            return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores, {platform.machine()})"
+    return platform.processor() or platform.machine()
+
+
+def prepare_pools(args: argparse.Namespace) -> None:
+    """Generate missing pools in a child process (its memory is not this run's)."""
+    for dim in args.dims:
+        if not (pool_directory(args.cache_dir, args.rows, dim, args.seed) / "done").exists():
+            subprocess.run([sys.executable, __file__, "--generate-only", str(args.rows), str(dim), str(args.seed),
+                            str(args.cache_dir), str(args.generate_workers)], check=True)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--dims", type=lambda s: [int(d) for d in s.split(",")], default=[512, 1280])
+    parser.add_argument("--original-dims", type=lambda s: [int(d) for d in s.split(",") if d], default=[512],
+                        help="widths at which the original recipe (500k negatives, ~3 min) is also trained")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--no-int8", action="store_true", help="skip the int8 copy (5 GB at 10M)")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--cache-dir", type=Path, default=Path(os.environ.get("AGILE_BENCH_DIR", ROOT / "var" / "bench")),
+                        help="where the synthetic pools live (default $AGILE_BENCH_DIR or var/bench)")
+    parser.add_argument("--heads", type=lambda s: s.split(","), default=list(HEADS),
+                        help="heads whose rounds are timed (training always includes the default head)")
+    parser.add_argument("--sources", type=lambda s: s.split(","), default=["int8", "float16"],
+                        help="pool sources scored: int8 (the copy the app streams at 1M+ rows), float16")
+    parser.add_argument("--paths", type=lambda s: s.split(","), default=list(PATHS),
+                        help="scoring paths timed per round (naive and chosen always)")
+    parser.add_argument("--no-expansion", dest="expansion", action="store_false",
+                        help="skip the index build and expansion")
+    parser.add_argument("--generate-workers", type=int, default=1,
+                        help="processes writing a missing pool (the same pool for any number)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args()
-    results: dict[str, Any] = {
-        "rows": args.rows,
-        "load_before": os.getloadavg(),
-        "omp_wait_policy": os.environ["OMP_WAIT_POLICY"],
-        "torch_threads": torch.get_num_threads(),
-    }
+    prepare_pools(args)
+    results: dict[str, Any] = {"cpu": cpu_name(), "machine_key": machine_key(), "rows": args.rows,
+                               "load_before": os.getloadavg(), "omp_wait_policy": os.environ["OMP_WAIT_POLICY"],
+                               "torch_threads": torch.get_num_threads(), "default_head": default_head(),
+                               "widths": []}
     with MemoryWatch() as watch:
-        pool, generated = ensure_pool(args.rows, args.seed)
-        results["generated_seconds"] = generated
-        results["positive_rate"] = float(pool.labels.mean())
-        task = pick_labels(pool, args.seed)
-        fast, model = bench_fast_training(pool, task, args.repeats)
-        results["rounds"] = bench_rounds(pool, model, task, args.repeats, not args.no_int8)
-        informed = bench_informed_training(pool, task, model, args.repeats)
-        original = bench_original_training(pool, task)
-        results["training"] = {
-            "fast_recipe": fast,
-            "informed_recipe": informed,
-            "original_recipe": original,
-            "ap_gap": original["ap"] - informed["ap"],
-        }
-        results["expansion"] = bench_expansion(pool, max(5, args.repeats))
+        for dim in args.dims:
+            pool = open_pool(pool_directory(args.cache_dir, args.rows, dim, args.seed))
+            results["widths"].append(bench_width(pool, args))
     results["load_after"] = os.getloadavg()
-    results["memory"] = {
-        "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "peak_anon_mb": watch.peak["RssAnon"] / 1024,
-        "peak_file_mb": watch.peak["RssFile"] / 1024,
-    }
+    results["memory"] = {"ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                         "peak_anon_mb": watch.peak["RssAnon"] / 1024, "peak_file_mb": watch.peak["RssFile"] / 1024}
     report(results)
     if args.json:
-        print(json.dumps(results))
+        print(json.dumps(results, default=str))
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--generate-only"]:
-        print(ensure_pool(int(sys.argv[2]), 0)[0].directory)
+        rows, dim, seed = (int(v) for v in sys.argv[2:5])
+        print(ensure_pool(rows, dim, seed, Path(sys.argv[5]), int(sys.argv[6]) if len(sys.argv) > 6 else 1)[0].directory)
     else:
         main()

@@ -4,7 +4,9 @@ Rows, each timed over the same N real CIFAR-10 test images, configurations inter
 within every repeat so machine-load swings hit them alike (medians over repeats):
 
 - raw model, fp32 / channels_last+bf16, at 160 and 224 px: forward pass on a ready tensor;
-- encoder.encode_images at 160 and 224 px: resize + normalise + model + ConSE;
+- encoder.encode_images with precision fp32, bf16 and "auto" (the default: whichever of
+  the two measured faster on this machine, once; ``modeling.engine.kernels``) at 160 px,
+  and "auto" at 224 px: resize + normalise + model + ConSE;
 - embed_source at the default setting: zip read + JPEG decode + encoder + durable store.
 
 Usage: .venv/bin/python benchmarks/encoder_throughput.py [--images 256] [--repeats 3]
@@ -67,8 +69,8 @@ def raw_model_run(images: list[Image.Image], size: int, bf16: bool) -> Callable[
     return run
 
 
-def encoder_run(images: list[Image.Image], size: int) -> Callable[[], None]:
-    encoder = create_encoder("offline", resolution=size)
+def encoder_run(images: list[Image.Image], size: int, precision: str = "auto") -> Callable[[], None]:
+    encoder = create_encoder("offline", resolution=size, precision=precision)
     assert isinstance(encoder, OfflineEncoder)
     encoder.class_vectors()  # text side computed once, outside the timing
 
@@ -123,8 +125,10 @@ def main() -> None:
             "raw bf16 @160": raw_model_run(images, 160, bf16=True),
             "raw fp32 @224": raw_model_run(images, 224, bf16=False),
             "raw bf16 @224": raw_model_run(images, 224, bf16=True),
-            "encoder @160": encoder_run(images, 160),
-            "encoder @224": encoder_run(images, 224),
+            "encoder fp32 @160": encoder_run(images, 160, "fp32"),
+            "encoder bf16 @160": encoder_run(images, 160, "bf16"),
+            "encoder auto @160": encoder_run(images, 160),
+            "encoder auto @224": encoder_run(images, 224),
             "embed_source (zip → store) @160": pipeline_run(raw, Path(tmp)),
         }
         rates = measure(runs, len(images), args.repeats)
@@ -132,24 +136,35 @@ def main() -> None:
     report(medians, rates, len(images), args, (load_before, os.getloadavg()[0]))
 
 
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
 def report(medians: dict[str, float], rates: dict[str, list[float]], count: int,
            args: argparse.Namespace, load: tuple[float, float]) -> None:
-    print(f"offline encoder throughput: {count} CIFAR-10 test images, batch {BATCH}, "
+    chosen = OfflineEncoder().settings.precision  # what "auto" resolved to on this machine
+    print(f"offline encoder throughput on {cpu_name()}: {count} CIFAR-10 test images, batch {BATCH}, "
           f"{args.threads} torch threads, median of {args.repeats} interleaved repeats; "
-          f"load average {load[0]:.1f} → {load[1]:.1f} on {os.cpu_count()} cores")
-    print(f"| {'configuration':<34} | img/s (median) | runs (img/s) | vs raw bf16 same px |")
+          f"load average {load[0]:.1f} → {load[1]:.1f} on {os.cpu_count()} cores; auto chose {chosen}")
+    print(f"| {'configuration':<34} | img/s (median) | runs (img/s) | vs raw fp32 same px |")
     print(f"|{'-' * 36}|----------------|--------------|---------------------|")
     for name, median in medians.items():
         size = name.split("@")[-1]
-        ratio = median / medians[f"raw bf16 @{size}"]
+        ratio = median / medians[f"raw fp32 @{size}"]
         runs = " ".join(f"{r:.0f}" for r in rates[name])
         print(f"| {name:<34} | {median:14.1f} | {runs:>12} | {ratio:19.2f} |")
-    speedup = medians["encoder @160"] / medians["encoder @224"]
+    speedup = medians["encoder auto @160"] / medians["encoder auto @224"]
     bf16_gain = medians["raw bf16 @224"] / medians["raw fp32 @224"]
-    print(f"encoder 160 vs 224 px: {speedup:.2f}x; raw bf16 vs fp32 at 224: {bf16_gain:.2f}x")
+    auto_gain = medians["encoder auto @160"] / medians["encoder bf16 @160"]
+    print(f"encoder 160 vs 224 px: {speedup:.2f}x; raw bf16 vs fp32 at 224: {bf16_gain:.2f}x; "
+          f"encoder auto vs bf16 at 160: {auto_gain:.2f}x")
     if args.json:
         print(json.dumps({"benchmark": "encoder_throughput", "images": count, "threads": args.threads,
-                          "repeats": args.repeats, "load_average": list(load),
+                          "repeats": args.repeats, "load_average": list(load), "cpu": cpu_name(),
+                          "auto_precision": chosen, "auto_vs_bf16_160": round(auto_gain, 3),
                           "median_images_per_s": {k: round(v, 2) for k, v in medians.items()},
                           "runs_images_per_s": {k: [round(r, 2) for r in v] for k, v in rates.items()},
                           "speedup_160_vs_224": round(speedup, 3),

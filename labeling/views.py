@@ -23,7 +23,7 @@ from jobs.errors import JobStateError
 from jobs.models import Job
 from jobs.serializers import JobSerializer
 from labeling import permissions, serializers, services
-from labeling.choices import LabelSource
+from labeling.choices import LabelSource, PoolStatus
 from labeling.errors import Conflict
 from labeling.inputs import query_int
 from labeling.models import (
@@ -240,6 +240,17 @@ class PoolViewSet(ScopedViewSet):
         pool = self.get_object()
         permissions.require_write("pool", request.user, pool.project, pool)
         created = job_services.enqueue(pool.project, "embed_pool", {"pool": pool.pk}, request.user)
+        return Response(JobSerializer(created).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={202: JobSerializer}, summary="Rebuild the pool's nearest-neighbour index")
+    @action(detail=True, methods=["post"])
+    def index(self, request: Request, pk: str | None = None) -> Response:
+        pool = self.get_object()
+        permissions.require_write("pool", request.user, pool.project, pool)
+        if pool.status != PoolStatus.READY:
+            raise Conflict(f"Pool {pool.name!r} is not ready yet (it is {pool.status}): its index is built "
+                           "when the embedding finishes.")
+        created = job_services.enqueue(pool.project, "build_index", {"pool": pool.pk}, request.user)
         return Response(JobSerializer(created).data, status=status.HTTP_202_ACCEPTED)
 
 

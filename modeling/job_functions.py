@@ -25,7 +25,8 @@ from modeling.engine.embedding import embed_source
 from modeling.engine.errors import NotEnoughLabelsError
 from modeling.engine.expansion import expand
 from modeling.engine.index import build_index
-from modeling.engine.trainer import TrainedModel, initial_config, later_config, score_pool, train
+from modeling.engine.store import EmbeddingStore
+from modeling.engine.trainer import TrainedModel, initial_config, later_config, plan_scoring, train
 from modeling.models import ModelVersion
 
 SKIPPED_SHOWN = 20
@@ -45,16 +46,35 @@ def embed_pool(job_row: Job, progress: Reporter) -> dict[str, Any]:
         store = result.store
         if settings.EMBEDDING_INT8_MIN_ROWS and len(store) >= settings.EMBEDDING_INT8_MIN_ROWS:
             store.add_int8("features", progress=lambda done, total: progress(done, total, "Writing the int8 copy"))
-        progress(0, 1, "Building the index")
         _register_items(pool, list(store.keys))
-        build_index(store.vectors).save(storage.index_path(pool))
-        progress(1, 1, "Index built")
+        _build_index(pool, store, progress)
     except BaseException:
         Pool.objects.filter(pk=pool.pk).update(status=PoolStatus.FAILED)
         raise
     Pool.objects.filter(pk=pool.pk).update(status=PoolStatus.READY, embedding_path=str(storage.store_dir(pool)))
     return {"pool": pool.pk, "items": len(store), "skipped": len(result.skipped),
             "skipped_keys": [f"{key}: {reason}" for key, reason in result.skipped[:SKIPPED_SHOWN]]}
+
+
+@job("build_index")
+def build_pool_index(job_row: Job, progress: Reporter) -> dict[str, Any]:
+    """(Re)build a ready pool's index from its store's shared-space vectors; the old index
+    serves searches until the new one replaces it."""
+    pool = Pool.objects.get(pk=job_row.params["pool"])
+    store = storage.open_store(pool)
+    return {"pool": pool.pk, **_build_index(pool, store, progress)}
+
+
+def _build_index(pool: Pool, store: EmbeddingStore, progress: Reporter) -> dict[str, Any]:
+    """Build the index over ``store.vectors`` with progress, save it beside the store
+    (written aside, then moved into place); its size, width, kind and seconds."""
+    started = time.perf_counter()
+    progress(0, len(store), "Building the index: training")
+    index = build_index(store.vectors, progress=lambda done, total: progress(done, total, "Building the index"))
+    storage.save_index(pool, index)
+    progress(len(store), len(store), "Index built")
+    return {"vectors": index.size, "dim": index.dim, "index": repr(index),
+            "index_seconds": round(time.perf_counter() - started, 3)}
 
 
 def _register_items(pool: Pool, keys: list[str]) -> None:
@@ -98,7 +118,7 @@ def train_model(job_row: Job, progress: Reporter) -> dict[str, Any]:
 def active_learning_round(job_row: Job, progress: Reporter) -> dict[str, Any]:
     """Optionally retrain, then choose the next batch with an AL strategy from the model's scores."""
     concept, pool = _concept_and_pool(job_row)
-    timings: dict[str, float] = {}
+    timings: dict[str, Any] = {}
     version = studio.latest_model(concept, pool)
     if job_row.params.get("train") or version is None:
         version, timings = _train_and_score(concept, pool, job_row, progress)
@@ -143,15 +163,16 @@ def score_other_pool(job_row: Job, progress: Reporter) -> dict[str, Any]:
     version = ModelVersion.objects.select_related("concept").get(pk=job_row.params["model_version"])
     pool = Pool.objects.get(pk=job_row.params["pool"])
     model = TrainedModel.load(storage.model_path(version))
-    scores = score_pool(model, storage.open_store(pool).scoring_features(),
-                        progress=lambda d, t: progress(d, t, "Scoring"))
+    features = storage.open_store(pool).scoring_features()
+    plan = plan_scoring(model, features)
+    scores = plan.score(features, progress=lambda d, t: progress(d, t, "Scoring"))
     out = storage.pool_dir(pool) / "scores" / f"model-{version.pk}.npy"
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out, scores)
     top = np.argpartition(-scores, min(20, len(scores) - 1))[:20]
     top = top[np.argsort(-scores[top])]
     items = dict(Item.objects.filter(pool=pool, row__in=[int(r) for r in top]).values_list("row", "id"))
-    return {"pool": pool.pk, "scored": int(len(scores)), "scores_file": str(out),
+    return {"pool": pool.pk, "scored": int(len(scores)), "scores_file": str(out), "scoring": plan.describe(),
             "top": [{"item": items.get(int(r)), "score": round(float(scores[r]), 4)} for r in top]}
 
 
@@ -172,7 +193,7 @@ def _rating_batch(concept: Concept, pool: Pool, rows: np.ndarray, **kw: Any) -> 
     return batch
 
 
-def _train_and_score(concept: Concept, pool: Pool, job_row: Job, progress: Reporter) -> tuple[ModelVersion, dict[str, float]]:
+def _train_and_score(concept: Concept, pool: Pool, job_row: Job, progress: Reporter) -> tuple[ModelVersion, dict[str, Any]]:
     source = job_row.params.get("label_source", "expert")
     rows, labels, weights, card = studio.training_labels(concept, pool, source)
     if not len(rows):
@@ -188,7 +209,8 @@ def _train_and_score(concept: Concept, pool: Pool, job_row: Job, progress: Repor
                   previous_scores=_previous_scores(concept, pool, len(store)),
                   weights=None if source == "expert" else weights)
     trained = time.perf_counter()
-    scores = score_pool(model, store.scoring_features(), progress=lambda d, t: progress(d, t, "Scoring the pool"))
+    plan = plan_scoring(model, store.scoring_features())  # the fastest path here, said in the result
+    scores = plan.score(store.scoring_features(), progress=lambda d, t: progress(d, t, "Scoring the pool"))
     version = ModelVersion(concept=concept, pool=pool, number=number, round=max(studio.next_round(concept) - 1, 0),
                            source=source, config=_jsonable(dataclasses.asdict(config)), label_count=len(labels),
                            training_labels=card)
@@ -199,7 +221,8 @@ def _train_and_score(concept: Concept, pool: Pool, job_row: Job, progress: Repor
     version.file_path = str(storage.model_path(version))
     version.save()
     publish(concept.project_id, "metrics.updated", {"concept": concept.pk, "model_version": version.pk})
-    timings = {"train_seconds": round(trained - started, 3), "score_seconds": round(time.perf_counter() - trained, 3)}
+    timings = {"train_seconds": round(trained - started, 3), "score_seconds": round(time.perf_counter() - trained, 3),
+               "scoring": plan.describe()}
     return version, timings
 
 

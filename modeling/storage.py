@@ -8,6 +8,7 @@ machines): ``<pool id>/store`` (EmbeddingStore), ``<pool id>/index.faiss``,
 from __future__ import annotations
 
 import functools
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,17 @@ def open_store(pool: Pool) -> EmbeddingStore:
 
 def open_index(pool: Pool, store: EmbeddingStore) -> VectorIndex:
     return VectorIndex.load(index_path(pool), vectors=store.vectors)
+
+
+def save_index(pool: Pool, index: VectorIndex) -> None:
+    """Write the pool's index aside, then move it into place: a search running meanwhile
+    keeps reading the old one."""
+    final = index_path(pool)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    aside = final.with_name(f".{final.name}.new")
+    index.save(aside)
+    os.replace(aside.with_name(aside.name + ".json"), final.with_name(final.name + ".json"))
+    os.replace(aside, final)
 
 
 _encoder_lock = threading.Lock()

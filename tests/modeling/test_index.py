@@ -66,6 +66,29 @@ def test_it_is_exact_below_the_threshold_and_approximate_above() -> None:
     np.testing.assert_allclose(scores[:, 0], 1.0, rtol=1e-5)
 
 
+def test_it_builds_from_a_memmap_with_progress_and_leaves_none_of_it_mapped(tmp_path: Path) -> None:
+    np.save(tmp_path / "vectors.npy", clustered(20_000, 32, seed=5).astype(np.float16))
+    mapped = np.load(tmp_path / "vectors.npy", mmap_mode="r")
+    seen: list[tuple[int, int]] = []
+    index = build_index(mapped, exact_below=1_000, progress=lambda done, total: seen.append((done, total)))
+    assert index.size == 20_000 and seen[0] == (0, 20_000) and seen[-1] == (20_000, 20_000)
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+    index.search(np.asarray(mapped[:3], dtype=np.float32), 10)  # the exact re-rank reads rows, then lets go
+    assert _mapped_kb(tmp_path / "vectors.npy") < 64
+
+
+def _mapped_kb(path: Path) -> int:
+    """Resident kB of this process's mappings of ``path`` (from /proc/self/smaps)."""
+    total, inside = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        fields = line.split()
+        if fields and "-" in fields[0] and len(fields) >= 5:  # a mapping's header line
+            inside = fields[-1] == str(path)
+        elif inside and fields[0] == "Rss:":
+            total += int(fields[1])
+    return total
+
+
 def test_it_reranks_ivf_candidates_with_exact_scores_from_the_store() -> None:
     vectors = clustered(4_000, 16, seed=4)
     index = build_index(vectors.astype(np.float16), kind="ivf")

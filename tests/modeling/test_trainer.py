@@ -29,8 +29,10 @@ from modeling.engine.trainer import (
     original_config,
     quantize_int8,
     score_pool,
+    scoring,
     train,
 )
+from modeling.engine.trainer.paths import available
 from modeling.engine.trainer.sampling import NegativeDraws, batch_indices, draw_pool_rows, plan_epoch
 
 DIM = 16
@@ -234,13 +236,15 @@ def test_it_rejects_a_pool_of_another_width() -> None:
         train(pool[rows], y[rows], pool[:, :8], fast(initial_config()))
 
 
-def test_it_scores_in_bf16_close_to_fp32_and_in_any_chunking() -> None:
+def test_it_scores_in_bf16_and_int8_close_to_fp32_and_in_any_chunking() -> None:
     pool, y = toy_pool()
     rows = labeled_slice(y)
     model = train(pool[rows], y[rows], pool, fast(later_config()))
     fp32 = score_pool(model, pool, precision="fp32")
     np.testing.assert_allclose(score_pool(model, pool, chunk_rows=333), score_pool(model, pool), rtol=1e-4)
-    np.testing.assert_allclose(score_pool(model, pool), fp32, atol=0.03)
+    np.testing.assert_allclose(score_pool(model, pool, precision="bf16"), fp32, atol=0.03)
+    if "int8" in available():
+        np.testing.assert_allclose(score_pool(model, pool, precision="int8"), fp32, atol=scoring.TOLERANCE)
     np.testing.assert_allclose(model.predict_proba(pool), fp32, rtol=1e-5, atol=1e-6)
     progress: list[int] = []
     score_pool(model, pool, chunk_rows=1_500, progress=lambda done, total: progress.append(done))

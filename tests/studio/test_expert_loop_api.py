@@ -157,6 +157,8 @@ def test_a_big_pool_keeps_an_int8_copy_and_scores_from_it(api: Any, world: World
     api.post(f"/api/concepts/{concept['id']}/train/", {"pool": pool["id"]}, format="json")
     [trained] = run_queued_jobs()
     assert trained.status == Job.Status.SUCCEEDED, trained.error
+    # The result says which kernel path scored the pool and what it streamed.
+    assert trained.result["scoring"]["source"] == "int8 copy" and trained.result["scoring"]["path"] == "fp32"
     version = ModelVersion.objects.get(pk=trained.result["model_version"])
     model = TrainedModel.load(Path(version.file_path))
     saved = np.load(Path(studio_settings.POOLS_DIR) / str(pool["id"]) / "scores" / f"{concept['id']}-v1.npy")
@@ -188,10 +190,28 @@ def test_each_model_keeps_what_the_one_before_calls_positive_out_of_its_random_n
     np.testing.assert_array_equal(seen[1], first_scores)  # then the model before
 
 
+def test_it_rebuilds_a_pools_index_as_a_job_with_progress(api: Any, world: World, studio_settings: Any,
+                                                          cifar_folder: Path) -> None:
+    api.force_authenticate(world.ann)
+    pool = make_pool(api, world, cifar_folder)
+    index_file = Path(studio_settings.POOLS_DIR) / str(pool["id"]) / "index.faiss"
+    before = index_file.stat().st_mtime_ns
+    response = api.post(f"/api/pools/{pool['id']}/index/", format="json")
+    assert response.status_code == 202 and response.json()["kind"] == "build_index"
+    [built] = run_queued_jobs()
+    assert built.status == Job.Status.SUCCEEDED, built.error
+    assert built.result["vectors"] == 64 and built.result["dim"] == 384 and built.done == built.total == 64
+    assert index_file.stat().st_mtime_ns > before and not list(index_file.parent.glob(".index*"))
+    api.force_authenticate(world.bob)  # a worker does not even see the pool
+    assert api.post(f"/api/pools/{pool['id']}/index/", format="json").status_code == 404
+
+
 def test_it_refuses_work_on_a_pool_that_is_not_ready(api: Any, world: World, studio_settings: Any) -> None:
     api.force_authenticate(world.ann)
     response = api.post(f"/api/concepts/{world.concept.pk}/expand/", {"pool": world.pool.pk}, format="json")
     assert response.status_code == 409 and "not ready" in response.json()["error"]
+    response = api.post(f"/api/pools/{world.pool.pk}/index/", format="json")
+    assert response.status_code == 409 and response.json()["field"] is None
 
 
 def test_it_lets_only_the_owner_start_concept_jobs(api: Any, world: World, studio_settings: Any) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from modeling.engine.trainer.streaming import release_rows
+from modeling.engine.trainer.streaming import release_rows, will_need
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,7 @@ def read_rows(pool: np.ndarray, rows: np.ndarray, chunk: int = 65_536) -> torch.
     released_from = 0
     for start in range(0, len(rows), chunk):
         part_rows = rows[start : start + chunk]
+        will_need(pool, part_rows)  # a cold pool's rows are read in parallel, not one fault at a time
         part = np.asarray(pool[part_rows])
         out[start : start + len(part)] = torch.from_numpy(part.astype(np.float32, copy=False))
         release_rows(pool, released_from, int(part_rows[-1]) + 1)
