@@ -152,12 +152,12 @@ def _pick(worker: Any, batch: Batch, collection: Collection, skill: WorkerSkill,
           now: Any) -> CollectionItem | None:
     if skill.status == WorkerSkill.Status.ONBOARDING:
         return _pick_gold(worker, batch, collection)
+    if skill.status != WorkerSkill.Status.ACTIVE:
+        return None  # paused while holding a lease: finish it, nothing new (no gold either)
     if collection.n_golds and _gold_turn(collection, worker, given):
         gold = _pick_gold(worker, batch, collection)
         if gold is not None:
             return gold
-    if skill.status != WorkerSkill.Status.ACTIVE:
-        return None  # paused while holding a lease: finish it, nothing new
     if not _budget_left(collection, now):
         return None
     return _pick_work(worker, batch, collection, now)
