@@ -194,6 +194,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "AnswerValueEnum": "labeling.choices.AnswerValue",
         "RoleEnum": "labeling.choices.Role",
+        "LiveMethodEnum": "aggregation.collection.LIVE_METHODS",  # what the live step runs after each answer
+        "AggregationMethodEnum": "aggregation.engine.METHODS",  # every engine method (re-aggregation)
     },
 }
 
