@@ -16,9 +16,11 @@ from labeling.models import Cohort, Membership
 
 
 def _groups_of(user: Any) -> list[str]:
+    """The person's own group (told of access changes), and the work groups of the
+    projects they work in and of their cohorts there."""
     projects = list(Membership.objects.filter(user=user, role=Role.WORKER).values_list("project_id", flat=True))
     cohorts = Cohort.objects.filter(workers=user, project_id__in=projects).values_list("pk", flat=True)
-    return [project_workers_group(p) for p in projects] + [cohort_group(c) for c in cohorts]
+    return [user_group(user.pk), *(project_workers_group(p) for p in projects), *(cohort_group(c) for c in cohorts)]
 
 
 class WorkEventsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
@@ -33,7 +35,7 @@ class WorkEventsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.groups_joined: list[str] = []
-        await self._join(await database_sync_to_async(_groups_of)(self.user) + [user_group(self.user.pk)])
+        await self._join(await database_sync_to_async(_groups_of)(self.user))
         await self.accept()
 
     async def _join(self, groups: list[str]) -> None:
@@ -49,7 +51,7 @@ class WorkEventsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self.groups_joined = []
 
     async def access_changed(self, message: dict[str, Any]) -> None:
-        await self._join(await database_sync_to_async(_groups_of)(self.user) + [user_group(self.user.pk)])
+        await self._join(await database_sync_to_async(_groups_of)(self.user))
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "ping":

@@ -36,6 +36,7 @@ import os
 import platform
 import sys
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,7 @@ def training_items(scores: np.ndarray, size: int, rng: np.random.Generator) -> n
 
 
 def run_task(data: Any, concept: str, classes: list[str], seed: int, args: argparse.Namespace) -> dict[str, Any]:
-    rng = np.random.default_rng([seed, abs(hash(concept)) % (1 << 31)])
+    rng = np.random.default_rng([seed, zlib.crc32(concept.encode())])  # str hash() differs per process
     vector = concept_vector(data.encode_texts(concept_phrases(concept, phrases_from_classes(classes))))
     scores = cosine_scores(data.pool.vectors, vector)
     rows = np.sort(training_items(scores, args.items, rng))

@@ -43,6 +43,16 @@ def database_vendor() -> str:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache() -> Any:
+    """Each test starts with an empty cache: throttles keyed by ids (a batch's "work
+    announced") must not carry over to the next test's objects, which reuse the ids."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings: Any) -> None:
     # The named people log in in most tests; PBKDF2 at full strength would dominate the run.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

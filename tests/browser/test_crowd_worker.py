@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import ROOT, LiveServer, new_page
+from tests.browser.network import drop_first_answer_response
 from tests.browser.seed import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -196,20 +197,6 @@ def current_item(page: Any) -> int:
     expect(root).to_have_attribute("data-shown", root.get_attribute("data-assignment") or "none")
     return int(root.get_attribute("data-item"))
 
-
-def drop_first_answer_response(page: Any) -> list[int]:
-    """Let the first answer POST reach the server, then cut the connection before the reply."""
-    dropped: list[int] = []
-
-    def handle(route: Any) -> None:
-        if route.request.method == "POST" and not dropped:
-            dropped.append(route.fetch().status)
-            route.abort("connectionreset")
-        else:
-            route.continue_()
-
-    page.route("**/api/answers/", handle)
-    return dropped
 
 
 def as_manager(live: LiveServer, page: Any, path: str) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import ROOT, LiveServer
+from tests.browser.network import drop_first_answer_response
 from tests.browser.seed import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -235,20 +236,6 @@ def gate_project_events(page: Any) -> dict[str, Any]:
     page.route_web_socket("**/ws/projects/**", handle)
     return gate
 
-
-def drop_first_answer_response(page: Any) -> list[int]:
-    """Let the first answer POST reach the server, then cut the connection before the reply."""
-    dropped: list[int] = []
-
-    def handle(route: Any) -> None:
-        if route.request.method == "POST" and not dropped:
-            dropped.append(route.fetch().status)
-            route.abort("connectionreset")
-        else:
-            route.continue_()
-
-    page.route("**/api/answers/", handle)
-    return dropped
 
 
 def item_truth(page: Any, url: str, pool_id: int) -> dict[int, bool]:

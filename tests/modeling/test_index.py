@@ -9,6 +9,7 @@ import pytest
 
 from modeling.engine.errors import DimensionMismatchError, EmptyPoolError, ModelFileError
 from modeling.engine.index import VectorIndex, build_index, sync_index
+from tests.modeling.memory import resident_kb
 
 # Stated recall@100 levels of the default settings (measured: IVF 0.98, HNSW 0.99 on
 # clusters; IVF probing every list 0.99+, HNSW 0.98 on the uniform sphere).
@@ -74,19 +75,8 @@ def test_it_builds_from_a_memmap_with_progress_and_leaves_none_of_it_mapped(tmp_
     assert index.size == 20_000 and seen[0] == (0, 20_000) and seen[-1] == (20_000, 20_000)
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
     index.search(np.asarray(mapped[:3], dtype=np.float32), 10)  # the exact re-rank reads rows, then lets go
-    assert _mapped_kb(tmp_path / "vectors.npy") < 64
+    assert resident_kb(tmp_path / "vectors.npy") < 64
 
-
-def _mapped_kb(path: Path) -> int:
-    """Resident kB of this process's mappings of ``path`` (from /proc/self/smaps)."""
-    total, inside = 0, False
-    for line in Path("/proc/self/smaps").read_text().splitlines():
-        fields = line.split()
-        if fields and "-" in fields[0] and len(fields) >= 5:  # a mapping's header line
-            inside = fields[-1] == str(path)
-        elif inside and fields[0] == "Rss:":
-            total += int(fields[1])
-    return total
 
 
 def test_it_reranks_ivf_candidates_with_exact_scores_from_the_store() -> None:

@@ -25,6 +25,7 @@ from modeling.engine.trainer import (
 from modeling.engine.trainer.model import forward_layers
 from modeling.engine.trainer.paths import Int8Layer, available
 from modeling.engine.trainer.streaming import gather_rows, iter_row_chunks, read_rows
+from tests.modeling.memory import resident_kb
 
 
 @pytest.fixture(autouse=True)
@@ -143,18 +144,7 @@ def test_it_scores_a_pool_without_mapping_any_of_it(tmp_path: Path) -> None:
     for source in (mapped, loaded):
         for path in available():
             score_pool(model, source, precision=path, chunk_rows=4_096)
-    assert _resident_kb(tmp_path / "pool.npy") == 0 and _resident_kb(tmp_path / "int8" / "codes.int8.npy") == 0
+    assert resident_kb(tmp_path / "pool.npy") == 0 and resident_kb(tmp_path / "int8" / "codes.int8.npy") == 0
     np.asarray(mapped).sum()  # a plain full read maps every page: the check bites
-    assert _resident_kb(tmp_path / "pool.npy") > 7_000
+    assert resident_kb(tmp_path / "pool.npy") > 7_000
 
-
-def _resident_kb(path: Path) -> int:
-    """Resident kB of this process's mappings of ``path`` (from /proc/self/smaps)."""
-    total, inside = 0, False
-    for line in Path("/proc/self/smaps").read_text().splitlines():
-        fields = line.split()
-        if fields and "-" in fields[0] and len(fields) >= 5:  # a mapping's header line
-            inside = fields[-1] == str(path)
-        elif inside and fields[0] == "Rss:":
-            total += int(fields[1])
-    return total

@@ -34,6 +34,7 @@ from modeling.engine.trainer import (
 )
 from modeling.engine.trainer.paths import available
 from modeling.engine.trainer.sampling import NegativeDraws, batch_indices, draw_pool_rows, plan_epoch
+from tests.modeling.memory import resident_kb
 
 DIM = 16
 
@@ -286,21 +287,10 @@ def test_it_streams_a_memmap_without_keeping_it_mapped(tmp_path: Path) -> None:
     probs = score_pool(model, mapped, chunk_rows=4_096)
     np.testing.assert_array_equal(probs, score_pool(model, pool, chunk_rows=4_096))
     # 40k x 16 float16 is 1,250 kB; only the pages straddling chunk edges stay mapped.
-    assert _mapped_kb(tmp_path / "pool.npy") < 400
+    assert resident_kb(tmp_path / "pool.npy") < 400
     np.asarray(mapped).sum()  # a plain full read keeps every page mapped: the check bites
-    assert _mapped_kb(tmp_path / "pool.npy") > 1_000
+    assert resident_kb(tmp_path / "pool.npy") > 1_000
 
-
-def _mapped_kb(path: Path) -> int:
-    """Resident kB of this process's mappings of ``path`` (from /proc/self/smaps)."""
-    total, inside = 0, False
-    for line in Path("/proc/self/smaps").read_text().splitlines():
-        fields = line.split()
-        if fields and "-" in fields[0] and len(fields) >= 5:  # a mapping's header line
-            inside = fields[-1] == str(path)
-        elif inside and fields[0] == "Rss:":
-            total += int(fields[1])
-    return total
 
 
 def common_concept(seed: int = 0, n: int = 6_000) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

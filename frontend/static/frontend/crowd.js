@@ -3,7 +3,7 @@
 // holds two leases from POST /api/crowd/next/ (the task on screen and the next one,
 // preloaded), saves answers in the background in order, and re-sends an answer that
 // failed on the network with the same client_id, so it is stored once.
-import { api, ApiError, EventStream, isNetworkError, sleep, uuid } from "./studio_common.js";
+import { api, ApiError, EventStream, isNetworkError, keepPreloaded, serialQueue, sleep, uuid } from "./studio_common.js";
 import { INSTRUCTIONS_KEY, IMAGE_SIZE, renderTask, sized, valueForKey } from "./crowd_task.js";
 
 const root = document.getElementById("crowd-page");
@@ -24,7 +24,6 @@ const state = {
   shownAt: null,       // when the image on screen appeared (performance.now())
   shownId: null,
   pending: 0,
-  chain: Promise.resolve(),
   refreshing: null,
   again: false,
   preloaded: new Map(),
@@ -179,22 +178,11 @@ function focusStage() {
 }
 
 function preload() {
-  const wanted = new Set(state.queue.slice(1).map((a) => sized(a.image_url, IMAGE_SIZE)));
-  for (const url of state.preloaded.keys()) if (!wanted.has(url)) state.preloaded.delete(url);
-  for (const url of wanted) {
-    if (state.preloaded.has(url)) continue;
-    const image = new Image();
-    image.src = url;
-    state.preloaded.set(url, image);
-  }
+  keepPreloaded(state.preloaded, state.queue.slice(1).map((a) => sized(a.image_url, IMAGE_SIZE)));
 }
 
 // ---- answers -------------------------------------------------------------------------
-function enqueue(task) {
-  const run = state.chain.then(task, task);
-  state.chain = run.catch(() => {});
-  return run;
-}
+const enqueue = serialQueue();  // answers are sent in order
 
 function answer(value) {
   const assignment = state.queue[0];

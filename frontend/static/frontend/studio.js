@@ -2,8 +2,10 @@
 // rounds, build the evaluation set, and watch jobs and metrics live.
 // Keys: J or ← = no, K or → = yes, U = undo, Space = skip; in grid mode arrows move,
 // Space toggles, K/J set yes/no, Enter submits the page.
-import { api, ApiError, coalesce, el, EventStream, isNetworkError, JobTracker, kindLabel, listAll, myUserId, sleep }
-  from "./studio_common.js";
+import {
+  api, ApiError, coalesce, el, EventStream, isNetworkError, JobTracker, keepPreloaded, kindLabel, listAll, myUserId,
+  serialQueue, sleep, uuid,
+} from "./studio_common.js";
 import { drawChart, fillTable, fmt } from "./studio_plot.js";
 
 const root = document.getElementById("studio");
@@ -29,7 +31,6 @@ const state = {
   gridFocus: 0,
   preloaded: new Map(),
   pending: 0,
-  chain: Promise.resolve(),  // answers and retractions are sent in order
   loadToken: 0,
   target: null,       // the batch open or being opened
   canWrite: false,    // may this person work the concept (the API's can_write): else the page only shows
@@ -58,16 +59,6 @@ function say(text, isError = false) {
   const line = $("status");
   line.textContent = text;
   line.classList.toggle("error", isError);
-}
-
-function uuid() {
-  if (crypto.randomUUID) return crypto.randomUUID();
-  // crypto.randomUUID needs a secure context; getRandomValues does not.
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  b[6] = (b[6] & 0x0f) | 0x40;
-  b[8] = (b[8] & 0x3f) | 0x80;
-  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
 // ---- pools and batches ---------------------------------------------------------------
@@ -222,22 +213,11 @@ function renderHistory() {
 // Keep the next images loading so rating never waits on the network.
 function preload() {
   const upcoming = state.mode === "grid" ? state.queue.slice(GRID_SIZE, 2 * GRID_SIZE) : state.queue.slice(1, 1 + PRELOAD);
-  const wanted = new Set(upcoming.map((a) => a.image_url));
-  for (const url of state.preloaded.keys()) if (!wanted.has(url)) state.preloaded.delete(url);
-  for (const url of wanted) {
-    if (state.preloaded.has(url)) continue;
-    const image = new Image();
-    image.src = url;
-    state.preloaded.set(url, image);
-  }
+  keepPreloaded(state.preloaded, upcoming.map((a) => a.image_url));
 }
 
 // ---- answers -------------------------------------------------------------------------
-function enqueue(task) {
-  const run = state.chain.then(task, task);
-  state.chain = run.catch(() => {});
-  return run;
-}
+const enqueue = serialQueue();  // answers and retractions are sent in order
 
 function record(assignment, value, seconds) {
   const entry = { assignment, value, seconds, clientId: uuid(), batch: state.batch.id, saved: false, answer: null };

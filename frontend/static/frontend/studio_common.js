@@ -82,6 +82,30 @@ export function coalesce(fn, ms) {
   return schedule;
 }
 
+// Run tasks one after another, in the order given (a failed one does not stop the next):
+// ``const enqueue = serialQueue(); enqueue(() => send(a)); enqueue(() => send(b));``
+export function serialQueue() {
+  let chain = Promise.resolve();
+  return (task) => {
+    const run = chain.then(task, task);
+    chain = run.catch(() => {});
+    return run;
+  };
+}
+
+// Keep exactly ``urls`` loading in ``cache`` (a Map of url -> Image): the images the page
+// will show next, so showing them never waits on the network.
+export function keepPreloaded(cache, urls) {
+  const wanted = new Set(urls);
+  for (const url of cache.keys()) if (!wanted.has(url)) cache.delete(url);
+  for (const url of wanted) {
+    if (cache.has(url)) continue;
+    const image = new Image();
+    image.src = url;
+    cache.set(url, image);
+  }
+}
+
 export function isNetworkError(error) {
   return !(error instanceof ApiError) || error.status >= 500;
 }

@@ -36,6 +36,7 @@ from modeling.engine.genmqd.influence import (
     validation_gradient,
     validation_loss,
 )
+from modeling.engine.trainer.fit import torch_threads
 
 Progress = Callable[[int, int], None]
 
@@ -141,13 +142,8 @@ def one_thread() -> Iterator[None]:
     thousands of small products (vectors of ~10k, matrices of a few hundred rows): on
     this shared 2-core machine a second BLAS thread spin-waiting while another process
     holds a core made a synthesis 6x slower (6.7 s vs 1.1 s for 5 steps)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1, user_api="blas"):
-            yield
-    finally:
-        torch.set_num_threads(before)
+    with torch_threads(1), threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def _synthesize(
