@@ -23,7 +23,7 @@ from modeling.engine.trainer import (
     scoring,
 )
 from modeling.engine.trainer.model import forward_layers
-from modeling.engine.trainer.paths import Int8Layer, available
+from modeling.engine.trainer.paths import CODE_SHIFT, Int8Layer, available, shift_codes
 from modeling.engine.trainer.streaming import gather_rows, iter_row_chunks, read_rows
 from tests.modeling.memory import resident_kb
 
@@ -106,10 +106,17 @@ def test_it_multiplies_int8_exactly_even_where_avx2_would_saturate() -> None:
     # All-largest inputs and weights: 8-bit weights overflow vpmaddubsw's int16 pairs.
     weight = torch.full((8, 64), 0.5)
     layer = Int8Layer.of(weight, torch.zeros(8), 4)
-    for codes, scale in ((torch.full((4, 64), 127, dtype=torch.int8), 1.0),
-                         (torch.full((4, 64), 255, dtype=torch.uint8), 1.0)):
-        got = layer(codes, scale, bias=False, relu=False)
+    for codes in (torch.full((4, 64), 127, dtype=torch.int8), torch.full((4, 64), -127, dtype=torch.int8)):
+        got = layer(shift_codes(codes), 1.0, bias=False, relu=False, x_zero=CODE_SHIFT)
         np.testing.assert_allclose(got.numpy(), (codes.float() @ weight.T).numpy(), rtol=1e-6)
+    unsigned = torch.full((4, 64), 255, dtype=torch.uint8)
+    got = layer(unsigned, 1.0, bias=False, relu=False)
+    np.testing.assert_allclose(got.numpy(), (unsigned.float() @ weight.T).numpy(), rtol=1e-6)
+
+
+def test_it_shifts_int8_codes_to_unsigned_bytes_at_zero_point_128() -> None:
+    codes = torch.arange(-128, 128, dtype=torch.int16).to(torch.int8)
+    assert torch.equal(shift_codes(codes).to(torch.int16) - CODE_SHIFT, codes.to(torch.int16))
 
 
 def test_it_checks_the_approximate_path_on_rows_it_did_not_calibrate_on() -> None:
