@@ -66,7 +66,7 @@ from modeling.engine.zero_shot import concept_phrases, concept_vector, zero_shot
 
 COHORTS: dict[str, tuple[tuple[float, float], float]] = {
     "U(0.8,1.0)": ((0.8, 1.0), 0.0), "U(0.6,0.9)": ((0.6, 0.9), 0.0), "misreading": ((0.8, 1.0), 0.3)}
-WORKERS, GOLDS, TAU, KAPPA = 30, 20, 0.95, 5
+WORKERS, GOLDS, KAPPA = 30, 20, 5
 METRICS = ("auc_pr", "f1")
 TRUSTED = 0.9
 
@@ -79,6 +79,8 @@ class Crowd:
     estimated: np.ndarray  # (W,) the app's estimate from golds
     misread: float
     rng: np.random.Generator
+    tau: float = 0.95
+    overlap: int = 1
 
     def answers(self, truth: np.ndarray, by_name: np.ndarray, workers: np.ndarray) -> np.ndarray:
         """0/1 answers of ``workers`` (n,) to items with ``truth`` / ``by_name`` (n,) bool."""
@@ -93,7 +95,7 @@ class Crowd:
         log_right, log_wrong = one_coin_weights(self.estimated, 2)
         weight = log_right - log_wrong
         log_odds, given = np.zeros(n), np.zeros(n, dtype=np.int64)
-        rule, open_ = ConfidenceThreshold(TAU, KAPPA, "gtx"), np.ones(n, dtype=bool)
+        rule, open_ = ConfidenceThreshold(self.tau, KAPPA, "gtx"), np.ones(n, dtype=bool)
         for slot in range(KAPPA):
             rows = np.flatnonzero(open_)
             workers = order[rows, slot]
@@ -101,14 +103,15 @@ class Crowd:
             log_odds[rows] += np.where(said == 1, weight[workers], -weight[workers])
             given[rows] += 1
             p = 1.0 / (1.0 + np.exp(-log_odds))
-            open_ &= ~rule.is_done(np.maximum(p, 1.0 - p), given)
+            open_ &= ~(rule.is_done(np.maximum(p, 1.0 - p), given) & (given >= self.overlap))
         return 1.0 / (1.0 + np.exp(-log_odds)), int(given.sum())
 
 
-def make_crowd(cohort: str, pool_truth: np.ndarray, pool_by_name: np.ndarray, seed: int) -> Crowd:
+def make_crowd(cohort: str, pool_truth: np.ndarray, pool_by_name: np.ndarray, seed: int, tau: float = 0.95,
+               overlap: int = 1) -> Crowd:
     bounds, misread = COHORTS[cohort]
     rng = np.random.default_rng([seed, zlib.crc32(cohort.encode())])
-    crowd = Crowd(rng.uniform(*bounds, size=WORKERS), np.zeros(WORKERS), misread, rng)
+    crowd = Crowd(rng.uniform(*bounds, size=WORKERS), np.zeros(WORKERS), misread, rng, tau, overlap)
     golds = rng.choice(pool_truth.size, size=GOLDS, replace=False)
     correct = np.zeros(WORKERS)
     for worker in range(WORKERS):  # every worker answers the same golds, misreading included
@@ -157,7 +160,7 @@ def run_concept(data: Dataset, concept: str, classes: list[str], cohorts: list[s
     truth = {m: {"auc_pr": average_precision(test_truth.astype(np.int64), s),
                  "f1": f1_at(test_truth.astype(np.int64), s, 0.5)} for m, s in scores.items()}
     crowds = {c: make_crowd(c, np.isin(data.pool_labels, classes), np.isin(data.pool_labels, name_classes),
-                            args.seed) for c in cohorts}
+                            args.seed, args.tau, args.overlap) for c in cohorts}
     runs: dict[str, list[dict[str, Any]]] = {c: [] for c in cohorts}
     for rep in range(args.reps):
         keys = [f"r{args.seed}-{rep}/{key}" for key in data.eval_keys]
@@ -258,6 +261,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--reps", type=int, default=40, help="evaluation samples per concept (default 40)")
     parser.add_argument("--k", type=int, default=20, help="sampled items per stratum per model (default 20)")
     parser.add_argument("--n-boot", type=int, default=200, help="bootstrap replicates per AUC-PR interval")
+    parser.add_argument("--tau", type=float, default=0.95, help="crowd batch: confidence to stop asking (default .95)")
+    parser.add_argument("--overlap", type=int, default=1,
+                        help="crowd batch: answers every item gets before it may stop (default 1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="print the results as one JSON object at the end")
     args = parser.parse_args(argv)
@@ -271,6 +277,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"unknown cohort(s) {', '.join(bad)}; known: {', '.join(COHORTS)}")
     if args.reps < 2 or args.k < 1 or args.n_boot < 2:
         parser.error("need --reps >= 2, --k >= 1 and --n-boot >= 2")
+    if not 0.5 < args.tau <= 1.0 or not 1 <= args.overlap <= KAPPA:
+        parser.error(f"need 0.5 < --tau <= 1 and 1 <= --overlap <= {KAPPA}")
     return args
 
 
