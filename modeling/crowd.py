@@ -1,8 +1,10 @@
 """Which items go to the crowd: the studio's "send to the crowd" picks them here (from a
-round's batch, the current model's most uncertain items, a random sample or a list),
-then ``aggregation.collection.create_crowd_batch`` makes the batch. Items the expert
-was asked about and evaluation items are never sent from a pool (they have labels, and
-evaluation items must stay out of training)."""
+round's batch, the current model's most uncertain items, a random sample, a list, or the
+concept's evaluation sample), then ``aggregation.collection.create_crowd_batch`` makes the
+batch. Items the expert was asked about and evaluation items are never sent from a pool
+for training (they have labels, and evaluation items must stay out of training). The
+evaluation sample goes as a batch of its own (``selection="evaluation"``): its labels
+evaluate models and never train one."""
 
 from __future__ import annotations
 
@@ -11,11 +13,11 @@ import numpy as np
 from aggregation.collection import CrowdBatchError
 from labeling.choices import BatchKind
 from labeling.models import Assignment, Batch, Concept, Item, Pool
-from modeling import storage, studio
+from modeling import evaluation, storage, studio
 
 
 def crowd_items(concept: Concept, source: str, *, pool: Pool | None = None, batch: Batch | None = None,
-                size: int = 100, items: list[int] | None = None, seed: int = 0) -> list[int]:
+                size: int = 100, items: list[int] | None = None, seed: int = 0, k: int = 20) -> list[int]:
     """Item ids, in queue order, for a crowd batch of ``concept`` from ``source``."""
     if source == "batch":
         if batch is None or batch.concept_id != concept.pk:
@@ -26,14 +28,30 @@ def crowd_items(concept: Concept, source: str, *, pool: Pool | None = None, batc
         return list(dict.fromkeys(items or []))
     if pool is None:
         raise CrowdBatchError(f"Choosing {source} items needs a pool.", "pool")
+    if source == "evaluation":
+        return _evaluation_items(concept, pool, k)
     rows = _candidate_rows(concept, pool)
     if source == "random":
         chosen = np.random.default_rng(seed).choice(rows, size=min(size, len(rows)), replace=False)
     elif source == "uncertain":
         chosen = _most_uncertain(concept, pool, rows, size)
     else:
-        raise CrowdBatchError(f"Unknown source {source!r}: use batch, uncertain, random or items.", "source")
+        raise CrowdBatchError(f"Unknown source {source!r}: use batch, uncertain, random, items or evaluation.",
+                              "source")
     return studio.items_for_rows(pool, np.asarray(chosen, dtype=np.int64))
+
+
+def _evaluation_items(concept: Concept, pool: Pool, k: int) -> list[int]:
+    """The evaluation sample's items (every model's k per stratum) not yet in a crowd
+    evaluation batch of the concept: what the expert's evaluation set would hold."""
+    if not storage.index_path(pool).exists():
+        raise CrowdBatchError("The pool is not ready for evaluation yet.", "pool")
+    sample, _, rows = evaluation.evaluation_sample(concept, pool, k)
+    sent = set(studio.crowd_evaluation_items(concept).values_list("item_id", flat=True))
+    chosen = [i for i in studio.items_for_rows(pool, rows[sample.indices]) if i not in sent]
+    if not chosen:
+        raise CrowdBatchError("Every item of the evaluation sample is already in a crowd evaluation batch.", "source")
+    return chosen
 
 
 def _candidate_rows(concept: Concept, pool: Pool) -> np.ndarray:

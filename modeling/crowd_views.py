@@ -19,7 +19,7 @@ from labeling.inputs import MAX_ID
 from labeling.models import AssessmentSet, Batch, Cohort, Concept, Pool, TaskTemplate
 from modeling.crowd import crowd_items
 
-SOURCES = ("batch", "uncertain", "random", "items")
+SOURCES = ("batch", "uncertain", "random", "items", "evaluation")
 MAX_ITEMS = 100_000
 
 
@@ -34,6 +34,9 @@ class CrowdBatchInput(CrowdSettingsSerializer):
                                      help_text="source=batch: the round (expansion or AL) whose items to send.")
     pool = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True, default=None)
     size = serializers.IntegerField(min_value=1, max_value=MAX_ITEMS, default=100)
+    k = serializers.IntegerField(min_value=1, max_value=200, default=20,
+                                 help_text="source=evaluation: the sample's items per score stratum per model "
+                                           "(as the expert's evaluation set).")
     items = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False,
                                   max_length=MAX_ITEMS, default=list)
 
@@ -65,11 +68,12 @@ class CrowdBatchView(APIView):
         pool = _in_concept(Pool, given["pool"], concept, "pool", by_project=True)
         try:
             items = crowd_items(concept, given["source"], pool=pool, batch=source_batch, size=given["size"],
-                                items=given["items"], seed=given["seed"])
+                                items=given["items"], seed=given["seed"], k=given["k"])
             batch = create_crowd_batch(
                 concept=concept, items=items, user=request.user, settings=data.to_settings(), cohort=cohort,
                 template=template, assessment_set=assessment, selection=given["source"],
-                params={"source_batch": given["batch"], "pool": given["pool"], "size": given["size"]})
+                params={"source_batch": given["batch"], "pool": given["pool"], "size": given["size"],
+                        **({"k": given["k"]} if given["source"] == "evaluation" else {})})
         except CrowdBatchError as exc:
             raise serializers.ValidationError({exc.field or "items": str(exc)}) from None
         body = CollectionSerializer(batch.collection, context={"request": request}).data

@@ -1,10 +1,19 @@
-"""Metrics of every model of a concept (and zero-shot) on its expert-labelled evaluation set.
+"""Metrics of every model of a concept (and zero-shot) on its evaluation set.
 
 The evaluation set is the union, over models, of the k lowest SipHash keys per score
 stratum (``modeling.engine.sampler``). Because the sample is a pure function of item keys
-and scores, it is recomputed here rather than stored; the expert's labels of sampled
-items are read from the Label table, and the weighted estimator turns them into
-pool-level metrics with standard errors.
+and scores, it is recomputed here rather than stored. It is labelled by the expert (an
+evaluation batch), by a cohort (a crowd batch of ``selection="evaluation"``), or both;
+each model gets an estimate per label basis (``modeling.engine.posterior_eval``):
+
+- ``expert``: the expert's labels, the weighted estimator;
+- ``crowd-hard``: the crowd's aggregated labels, the same estimator;
+- ``crowd-posterior``: the crowd's P(yes), expected counts with the labels' uncertainty.
+
+A model row's own metrics rest on the expert's labels where they give an estimate, else on
+the crowd's posteriors; ``evaluated_on`` names which. Where both exist, ``crowd_bias`` is the
+crowd-posterior estimate minus the expert's: how far the crowd's evaluation is off for
+this concept.
 """
 
 from __future__ import annotations
@@ -13,10 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from aggregation.models import CollectionItem
 from labeling.choices import BatchKind, LabelSource
 from labeling.models import Assignment, Concept, Label, Pool
-from modeling import storage
+from modeling import storage, studio
 from modeling.engine.errors import NotEnoughLabelsError
+from modeling.engine.posterior_eval import CROWD_HARD, CROWD_POSTERIOR, EXPERT, LABEL_BASES, posterior_estimate
 from modeling.engine.sampler import EvaluationSample, stratified_sample, weighted_estimate
 from modeling.engine.zero_shot import calibration_for, concept_vector, zero_shot_scores
 from modeling.models import ModelVersion
@@ -45,13 +56,18 @@ def model_scores(concept: Concept, pool: Pool) -> dict[str, np.ndarray]:
 
 
 def candidate_rows(concept: Concept, pool: Pool) -> np.ndarray:
-    """Pool rows eligible for evaluation: all but those put to the expert for training, so
-    the estimate is of how the model does on items it has not been trained on."""
+    """Pool rows eligible for evaluation: all but those put to the expert for training and
+    those sent to a crowd for training (crowd batches other than evaluation ones), so the
+    estimate is of how a model does on items no model of the concept was trained on."""
     n = len(storage.open_store(pool))
     training = Assignment.objects.filter(batch__concept=concept, batch__kind=BatchKind.EXPERT_RATING,
                                          item__pool=pool, item__row__isnull=False).values_list("item__row", flat=True)
+    crowd = (CollectionItem.objects.filter(collection__batch__concept=concept, item__pool=pool,
+                                           item__row__isnull=False)
+             .exclude(collection__batch__selection=studio.CROWD_EVALUATION).values_list("item__row", flat=True))
     mask = np.ones(n, dtype=bool)
     mask[np.fromiter(training, dtype=np.int64)] = False
+    mask[np.fromiter(crowd, dtype=np.int64)] = False
     return np.flatnonzero(mask)
 
 
@@ -66,16 +82,29 @@ def evaluation_sample(
     return stratified_sample([keys[int(r)] for r in rows], scores, k), scores, rows
 
 
-def _labels_of_rows(concept: Concept, pool: Pool, rows: np.ndarray) -> np.ndarray:
-    """1 / 0 for rows the expert labelled, -1 for the rest, aligned with ``rows``."""
-    labelled = dict(Label.objects.filter(concept=concept, source=LabelSource.EXPERT, item__pool=pool,
-                                         item__row__in=[int(r) for r in rows]).values_list("item__row", "value"))
-    return np.array([int(labelled[int(r)]) if int(r) in labelled else -1 for r in rows], dtype=np.int64)
+def _labels_of_rows(concept: Concept, pool: Pool, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Per label basis, aligned with ``rows``: the expert's and the crowd's hard labels
+    (1 / 0, -1 where there is none) and the crowd's P(yes) (NaN where there is none)."""
+    found = (Label.objects.filter(concept=concept, item__pool=pool, item__row__in=[int(r) for r in rows])
+             .values_list("item__row", "source", "value", "posterior_yes"))
+    expert, crowd, p_yes = {}, {}, {}
+    for row, source, value, posterior in found:
+        if source == LabelSource.EXPERT:
+            expert[row] = int(value)
+        else:
+            crowd[row] = int(value)
+            p_yes[row] = float(value) if posterior is None else float(posterior)
+    return {EXPERT: np.array([expert.get(int(r), -1) for r in rows], dtype=np.int64),
+            CROWD_HARD: np.array([crowd.get(int(r), -1) for r in rows], dtype=np.int64),
+            CROWD_POSTERIOR: np.array([p_yes.get(int(r), np.nan) for r in rows], dtype=np.float64)}
+
+
+METRICS = ("auc_pr", "auc_roc", "f1", "accuracy", "precision", "recall")
 
 
 def _summary(estimates: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name in ("auc_pr", "auc_roc", "f1", "accuracy", "precision", "recall"):
+    for name in METRICS:
         estimate = estimates.get(name)
         if estimate is None:
             continue
@@ -86,22 +115,52 @@ def _summary(estimates: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def concept_metrics(concept: Concept, pool: Pool) -> dict[str, Any]:
-    """Metrics for zero-shot and every model, plus the evaluation set's progress."""
+def evaluation_progress(concept: Concept, pool: Pool) -> dict[str, Any]:
+    """The expert's evaluation batches (latest batch, items, rated) and, under ``crowd``,
+    the crowd's evaluation batches (latest batch, items, items with an aggregated label)."""
     eval_items = Assignment.objects.filter(batch__concept=concept, batch__kind=BatchKind.EVALUATION,
                                            item__pool=pool)
-    evaluation = {"batch": eval_items.order_by("-batch_id").values_list("batch_id", flat=True).first(),
-                  "size": eval_items.count(), "rated": eval_items.filter(status="answered").count()}
+    crowd_items = studio.crowd_evaluation_items(concept).filter(item__pool=pool)
+    labelled = Label.objects.filter(concept=concept, source=LabelSource.AGGREGATED,
+                                    item_id__in=crowd_items.values("item_id")).count()
+    return {"batch": eval_items.order_by("-batch_id").values_list("batch_id", flat=True).first(),
+            "size": eval_items.count(), "rated": eval_items.filter(status="answered").count(),
+            "crowd": {"batch": crowd_items.order_by("-collection__batch_id").values_list("collection__batch_id",
+                                                                                          flat=True).first(),
+                      "size": crowd_items.values("item_id").distinct().count(), "labelled": labelled}}
+
+
+def concept_metrics(concept: Concept, pool: Pool) -> dict[str, Any]:
+    """Metrics for zero-shot and every model, plus the evaluation set's progress."""
+    evaluation = evaluation_progress(concept, pool)
     versions = list(ModelVersion.objects.filter(concept=concept, pool=pool).order_by("number"))
-    if evaluation["size"] == 0 or not storage.index_path(pool).exists():
+    if (evaluation["size"] == 0 and evaluation["crowd"]["size"] == 0) or not storage.index_path(pool).exists():
         return {"zero_shot": None, "models": [_model_row(v, {}) for v in versions], "evaluation": evaluation}
     sample, scores, rows = evaluation_sample(concept, pool)
     labels = _labels_of_rows(concept, pool, rows[sample.indices])
-    results = {name: _estimate_or_empty(sample, name, scores[name], labels) for name in scores}
+    results = {name: _by_basis(sample, name, scores[name], labels) for name in scores}
     record_metrics(versions, results, evaluation)
     return {"zero_shot": results[ZERO_SHOT] or None,
             "models": [_model_row(v, results.get(f"v{v.number}", {})) for v in versions],
             "evaluation": evaluation}
+
+
+def _by_basis(sample: EvaluationSample, name: str, scores: np.ndarray,
+              labels: dict[str, np.ndarray]) -> dict[str, Any]:
+    """One model's metrics: the expert's if they give an estimate, else the crowd
+    posteriors', marked with ``evaluated_on``; every basis under ``evaluations``; and
+    ``crowd_bias`` (crowd-posterior minus expert, per metric) where both exist."""
+    evaluations = {basis: _estimate_or_empty(sample, name, scores, labels[basis], basis) for basis in LABEL_BASES}
+    evaluations = {basis: summary for basis, summary in evaluations.items() if summary}
+    main = EXPERT if EXPERT in evaluations else CROWD_POSTERIOR if CROWD_POSTERIOR in evaluations else None
+    if main is None:
+        return {}
+    out: dict[str, Any] = {**evaluations[main], "evaluated_on": main, "evaluations": evaluations}
+    if EXPERT in evaluations and CROWD_POSTERIOR in evaluations:
+        expert, crowd = evaluations[EXPERT], evaluations[CROWD_POSTERIOR]
+        out["crowd_bias"] = {m: None if expert.get(m) is None or crowd.get(m) is None
+                             else round(crowd[m] - expert[m], 4) for m in METRICS}
+    return out
 
 
 def record_metrics(versions: list[ModelVersion], results: dict[str, dict[str, Any]],
@@ -113,23 +172,31 @@ def record_metrics(versions: list[ModelVersion], results: dict[str, dict[str, An
         own = results.get(f"v{version.number}", {})
         metrics = {**own, "zero_shot": results.get(ZERO_SHOT) or None,
                    "evaluation": {"batch": evaluation["batch"], "size": evaluation["size"],
-                                  "rated": evaluation["rated"]}} if own else {}
+                                  "rated": evaluation["rated"], "crowd": evaluation["crowd"]}} if own else {}
         if metrics and metrics != version.metrics:
             ModelVersion.objects.filter(pk=version.pk).update(metrics=metrics)
             version.metrics = metrics
 
 
-def _estimate_or_empty(sample: EvaluationSample, name: str, scores: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+def _estimate_or_empty(sample: EvaluationSample, name: str, scores: np.ndarray, labels: np.ndarray,
+                       basis: str = EXPERT) -> dict[str, Any]:
     own = sample.models[name]
     own_labels = labels[np.searchsorted(sample.indices, own.indices)]
-    if (own_labels >= 0).sum() < 2 or len(np.unique(own_labels[own_labels >= 0])) < 2:
+    hard = own_labels >= 0.5 if basis == CROWD_POSTERIOR else own_labels
+    known = np.isfinite(own_labels) if basis == CROWD_POSTERIOR else own_labels >= 0
+    if known.sum() < 2 or len(np.unique(hard[known])) < 2:
         return {}  # needs at least one rated positive and one rated negative
     try:
+        if basis == CROWD_POSTERIOR:
+            return _summary(posterior_estimate(sample, name, scores, labels, rng=np.random.default_rng(0)))
         return _summary(weighted_estimate(sample, name, scores, labels, rng=np.random.default_rng(0)))
     except NotEnoughLabelsError:
         return {}  # a stratum has items but none of its sample is rated yet: no estimate until it is
 
 
 def _model_row(version: ModelVersion, metrics: dict[str, Any]) -> dict[str, Any]:
+    """``labels``: how many labels it was trained on; ``evaluated_on``: which labels its
+    metrics rest on (expert / crowd-posterior; None before any estimate)."""
     return {"id": version.pk, "number": version.number, "round": version.round, "labels": version.label_count,
-            "source": version.source, **{k: None for k in ("auc_pr", "auc_roc", "f1", "accuracy")}, **metrics}
+            "source": version.source, **{k: None for k in ("auc_pr", "auc_roc", "f1", "accuracy")},
+            "evaluated_on": None, "evaluations": {}, **metrics}

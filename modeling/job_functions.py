@@ -147,7 +147,7 @@ def evaluation_set(job_row: Job, progress: Reporter) -> dict[str, Any]:
     concept, pool = _concept_and_pool(job_row)
     progress(0, 1, "Scoring models and sampling strata")
     sample, _, rows = evaluation.evaluation_sample(concept, pool, k=int(job_row.params.get("k", evaluation.DEFAULT_K)))
-    already = {int(r) for r in studio.asked_rows(concept, pool)}
+    already = {int(r) for r in studio.expert_rows(concept, pool)}  # crowd-evaluated items too may go to the expert
     new_rows = np.array([r for r in rows[sample.indices] if int(r) not in already], dtype=np.int64)
     batch = labeling_services.create_batch(
         concept=concept, kind=BatchKind.EVALUATION, items=studio.items_for_rows(pool, new_rows),

@@ -11,15 +11,28 @@ from typing import Any
 import numpy as np
 from django.db.models import Max
 
+from aggregation.models import CollectionItem
 from labeling.choices import BatchKind, LabelSource
 from labeling.models import Assignment, Batch, Concept, Item, Label, Pool
 from modeling.models import ModelVersion
 
 EXPERT_KINDS = (BatchKind.EXPERT_RATING, BatchKind.EVALUATION)
+#: ``Batch.selection`` of a crowd batch that carries (part of) the evaluation sample.
+CROWD_EVALUATION = "evaluation"
 
 
-def evaluation_item_ids(concept: Concept) -> Any:
-    return Assignment.objects.filter(batch__concept=concept, batch__kind=BatchKind.EVALUATION).values("item_id")
+def crowd_evaluation_items(concept: Concept) -> Any:
+    """Work items of the concept's crowd evaluation batches (an ``item_id`` values queryset)."""
+    return CollectionItem.objects.filter(collection__batch__concept=concept, collection__batch__kind=BatchKind.CROWD,
+                                         collection__batch__selection=CROWD_EVALUATION,
+                                         is_gold=False).values("item_id")
+
+
+def without_evaluation_items(queryset: Any, concept: Concept) -> Any:
+    """``queryset`` (with an ``item_id``) minus the concept's evaluation items: those of its
+    expert evaluation batches and of its crowd evaluation batches."""
+    expert = Assignment.objects.filter(batch__concept=concept, batch__kind=BatchKind.EVALUATION).values("item_id")
+    return queryset.exclude(item_id__in=expert).exclude(item_id__in=crowd_evaluation_items(concept))
 
 
 #: Where training labels come from: the expert's ratings, the crowd's aggregated labels, or
@@ -59,8 +72,8 @@ def training_labels(concept: Concept, pool: Pool, source: str
         raise ValueError(f"label source must be one of {', '.join(LABEL_SOURCES)}, got {source!r}")
     wanted = {"expert": [LabelSource.EXPERT], "crowd": [LabelSource.AGGREGATED],
               "both": [LabelSource.EXPERT, LabelSource.AGGREGATED]}[source]
-    found = (Label.objects.filter(concept=concept, source__in=wanted, item__pool=pool, item__row__isnull=False)
-             .exclude(item_id__in=evaluation_item_ids(concept))
+    labels = Label.objects.filter(concept=concept, source__in=wanted, item__pool=pool, item__row__isnull=False)
+    found = (without_evaluation_items(labels, concept)
              .values_list("item__row", "item_id", "value", "posterior_yes", "source"))
     chosen: dict[int, tuple[int, float, str, float]] = {}
     for row, item_id, value, posterior_yes, label_source in found:
@@ -103,10 +116,19 @@ def model_card(version: ModelVersion) -> dict[str, Any]:
             "config": version.config, "metrics": version.metrics, "training_labels": version.training_labels,
             "created_at": version.created_at.isoformat(), "pool": version.pool_id,
             "input": "pool embedding features (the encoder's classifier features)",
-            "evaluation": "the concept's expert-labelled stratified evaluation set (modeling.evaluation)"}
+            "evaluation": "the concept's stratified evaluation set, labelled by the expert and/or a crowd; "
+                          "metrics.evaluated_on names the labels the metrics rest on (modeling.evaluation)"}
 
 
 def asked_rows(concept: Concept, pool: Pool) -> np.ndarray:
+    """Rows never to be chosen for training: those already put to the expert for this
+    concept (rated or waiting) and those of its crowd evaluation batches."""
+    crowd = crowd_evaluation_items(concept).filter(item__pool=pool, item__row__isnull=False) \
+        .values_list("item__row", flat=True)
+    return np.union1d(expert_rows(concept, pool), np.fromiter(crowd, dtype=np.int64))
+
+
+def expert_rows(concept: Concept, pool: Pool) -> np.ndarray:
     """Rows already put to the expert for this concept (rated or waiting): never asked again."""
     rows = Assignment.objects.filter(
         batch__concept=concept, batch__kind__in=EXPERT_KINDS, item__pool=pool, item__row__isnull=False

@@ -66,6 +66,33 @@ function modelsTable(models) {
     rows, { "data-testid": "models-table" });
 }
 
+// Every model's metrics by the labels they rest on (the API's ``evaluations``), and the
+// crowd's bias (crowd-posterior minus expert) where the expert rated the same sample.
+const BASES = [["expert", "expert"], ["crowd-hard", "crowd (hard labels)"], ["crowd-posterior", "crowd (posteriors)"]];
+
+function evaluationsTable(models) {
+  const rows = [];
+  for (const source of SOURCES) {
+    for (const m of models.groups[source.key] || []) {
+      const cells = [];
+      for (const [basis] of BASES) {
+        const e = (m.evaluations || {})[basis];
+        cells.push(el("td", {}, e ? interval(e.auc_pr, e.auc_pr_low, e.auc_pr_high) : "–"),
+          el("td", {}, e ? interval(e.f1, e.f1_low, e.f1_high) : "–"));
+      }
+      const bias = m.crowd_bias;
+      rows.push(el("tr", { dataset: { source: source.key, model: m.id }, "data-testid": "evaluation-row" },
+        el("td", {}, source.label), el("td", {}, `v${m.number}`), el("td", {}, m.evaluated_on || "–"), ...cells,
+        el("td", {}, bias ? `${num(bias.auc_pr, 3)} / ${num(bias.f1, 3)}` : "–")));
+    }
+  }
+  if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: 10, class: "muted" }, "No model yet.")));
+  const headers = ["Labels from", "Model", "Shown above"];
+  for (const [, label] of BASES) headers.push(`AUC-PR, ${label}`, `F1, ${label}`);
+  headers.push("Crowd − expert (AUC-PR / F1)");
+  return table(headers, rows, { "data-testid": "evaluations-table" });
+}
+
 function crowdBatchesTable(batches) {
   const rows = batches.map((b) => el("tr", { dataset: { batch: b.batch }, "data-testid": "crowd-batch-row" },
     el("td", {}, b.batch), el("td", {}, b.cohort_name || "–"), el("td", {}, `${b.method}, τ ${b.tau}, κ ${b.kappa}`),
@@ -175,7 +202,13 @@ function conceptSection(concept, quality) {
         : ""),
     el("div", { class: "columns" },
       el("div", { class: "chart-box" }, labelsCanvas), el("div", { class: "chart-box" }, costCanvas)),
-    modelsTable(models));
+    modelsTable(models),
+    el("h3", {}, "Evaluated by expert and crowd"),
+    el("p", { class: "muted" }, `The evaluation sample as the expert rated it and as the crowd labelled it `,
+      `(${(evaluation.crowd || {}).labelled || 0} of ${(evaluation.crowd || {}).size || 0} items). The crowd's `,
+      `posterior estimate counts each item by its P(yes); where both exist, the last column is how far the crowd's `,
+      `evaluation is off for this concept.`),
+    evaluationsTable(models));
   if (quality) {
     section.append(el("h3", {}, "Crowd quality"), el("h4", {}, "Cohorts"), cohortsTable(quality.cohorts),
       el("h4", {}, "Workers"), workersTable(quality.workers),
