@@ -1,7 +1,8 @@
 """Where a pool's files live: the embedding store, its index, model files and scores.
 
 Everything sits under ``settings.POOLS_DIR`` (shared storage when jobs run on several
-machines): ``<pool id>/store`` (EmbeddingStore), ``<pool id>/index.faiss``,
+machines): ``<pool id>/store`` (EmbeddingStore, or the shards of a sharded pool:
+``store/shards.json``, ``store/shard-NNNN/`` and their indexes ``store/shard-NNNN.faiss``), ``<pool id>/index.faiss``,
 ``<pool id>/models/<concept id>-v<n>.pt`` and ``<pool id>/scores/<concept id>-v<n>.npy``.
 """
 
@@ -18,6 +19,7 @@ from django.conf import settings
 from labeling.models import Pool
 from modeling.engine.encoders import Encoder, create_encoder
 from modeling.engine.index import VectorIndex
+from modeling.engine.shards import ShardedPool, shard_name
 from modeling.engine.store import EmbeddingStore
 from modeling.models import ModelVersion
 
@@ -50,10 +52,10 @@ def open_index(pool: Pool, store: EmbeddingStore) -> VectorIndex:
     return VectorIndex.load(index_path(pool), vectors=store.vectors)
 
 
-def save_index(pool: Pool, index: VectorIndex) -> None:
-    """Write the pool's index aside, then move it into place: a search running meanwhile
-    keeps reading the old one."""
-    final = index_path(pool)
+def save_index(pool: Pool, index: VectorIndex, final: Path | None = None) -> None:
+    """Write the pool's index (or a shard's, at ``final``) aside, then move it into place:
+    a search running meanwhile keeps reading the old one."""
+    final = final or index_path(pool)
     final.parent.mkdir(parents=True, exist_ok=True)
     aside = final.with_name(f".{final.name}.new")
     index.save(aside)
@@ -73,3 +75,32 @@ def encoder_for(name: str) -> Any:
     """One loaded encoder per name and process: loading the real models takes seconds."""
     with _encoder_lock:
         return _encoder(name)
+
+
+def open_pool(pool: Pool) -> ShardedPool:
+    """The pool's shards (one for a pool stored the old way, as one store)."""
+    return ShardedPool.open(store_dir(pool))
+
+
+def shard_index_path(pool: Pool, layout: ShardedPool, shard: int) -> Path:
+    """Shard ``shard``'s index: the pool's index when it has one shard."""
+    return index_path(pool) if len(layout.stores) == 1 and not layout.shard_rows else layout.index_path(shard)
+
+
+def shard_scores_path(base: Path, layout: ShardedPool, shard: int) -> Path:
+    """Where shard ``shard``'s part of the scores file ``base`` lives: ``base`` itself for
+    a one-shard pool, else ``<base without .npy>/shard-NNNN.npy``."""
+    if len(layout.stores) == 1 and not layout.shard_rows:
+        return base
+    return base.with_suffix("") / f"{shard_name(shard)}.npy"
+
+
+def save_array(path: Path, array: Any) -> None:
+    """``np.save`` written aside, then moved into place (a reader never sees half a file)."""
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    aside = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(aside, "wb") as handle:
+        np.save(handle, array)
+    os.replace(aside, path)
