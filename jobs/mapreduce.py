@@ -46,13 +46,18 @@ class MapStep:
     shards: list[dict[str, Any]]
     reduce: str
     context: dict[str, Any] = field(default_factory=dict)
+    #: A registered reducer-like hook ``fn(job, [], context, progress)`` run when the step
+    #: fails (e.g. mark the pool failed); its errors are logged, never raised.
+    on_failure: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"step": self.step, "shards": self.shards, "reduce": self.reduce, "context": self.context}
+        return {"step": self.step, "shards": self.shards, "reduce": self.reduce, "context": self.context,
+                "on_failure": self.on_failure}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> MapStep:
-        return cls(data["step"], list(data["shards"]), data["reduce"], dict(data.get("context") or {}))
+        return cls(data["step"], list(data["shards"]), data["reduce"], dict(data.get("context") or {}),
+                   data.get("on_failure", ""))
 
 
 ShardFunction = Callable[[Job, dict[str, Any], dict[str, Any], Reporter], dict[str, Any]]
@@ -121,7 +126,7 @@ def start(job: Job, step: MapStep) -> None:
 def run_shard(job_id: int, step_name: str, shard: int, *, raise_errors: bool = True) -> bool:
     """Run one shard of the job's current map step; True when it succeeded. On failure
     the shard's row and the job are marked failed (and the error re-raised for Celery)."""
-    from jobs.execution import describe_error, fail_job, this_worker
+    from jobs.execution import describe_error, this_worker
 
     job = Job.objects.get(pk=job_id)
     step = pending_step(job)
@@ -139,8 +144,8 @@ def run_shard(job_id: int, step_name: str, shard: int, *, raise_errors: bool = T
         log.exception("Shard %s of job %s (%s) failed", shard, job_id, step_name)
         error = describe_error(exc)
         ShardRun.objects.filter(pk=run.pk).update(status=ShardRun.Status.FAILED, error=error)
-        fail_job(job, f"Shard {shard + 1} of {len(step.shards)} ({step_name}) failed: {error}. "
-                      "Retry the job to run the failed shard again.")
+        _failed(job, step, f"Shard {shard + 1} of {len(step.shards)} ({step_name}) failed: {error}. "
+                           "Retry the job to run the failed shard again.")
         if raise_errors:
             raise
         return False
@@ -152,7 +157,7 @@ def run_shard(job_id: int, step_name: str, shard: int, *, raise_errors: bool = T
 def reduce(job_id: int) -> None:
     """Run the reducer of the job's current map step over every shard's result; finish the
     job with its result, or start the next map step it returns."""
-    from jobs.execution import Progress, describe_error, fail_job, finish_job
+    from jobs.execution import Progress, describe_error, finish_job
 
     job = Job.objects.get(pk=job_id)
     step = pending_step(job)
@@ -161,19 +166,31 @@ def reduce(job_id: int) -> None:
     runs = {r.shard: r for r in ShardRun.objects.filter(job=job, step=step.step)}
     missing = [i for i in range(len(step.shards)) if i not in runs or runs[i].status != ShardRun.Status.SUCCEEDED]
     if missing:
-        fail_job(job, f"Shards {[i + 1 for i in missing]} of {step.step} have no result. Retry the job.")
+        _failed(job, step, f"Shards {[i + 1 for i in missing]} of {step.step} have no result. Retry the job.")
         return
     try:
         fn: Reducer = _lookup(_REDUCERS, step.reduce)
         outcome = fn(job, [runs[i].result for i in range(len(step.shards))], step.context, Progress(job))
     except Exception as exc:
         log.exception("Reduce %s of job %s failed", step.reduce, job_id)
-        fail_job(job, f"{step.reduce} failed: {describe_error(exc)}")
+        _failed(job, step, f"{step.reduce} failed: {describe_error(exc)}")
         return
     if isinstance(outcome, MapStep):
         start(job, outcome)
     else:
         finish_job(job, outcome)
+
+
+def _failed(job: Job, step: MapStep, error: str) -> None:
+    """Fail the job with ``error``, then run the step's failure hook, if any."""
+    from jobs.execution import Progress, fail_job
+
+    fail_job(job, error)
+    if step.on_failure:
+        try:
+            _lookup(_REDUCERS, step.on_failure)(job, [], step.context, Progress(job))
+        except Exception:
+            log.exception("Failure hook %s of job %s failed", step.on_failure, job.pk)
 
 
 class _ShardProgress:

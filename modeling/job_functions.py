@@ -41,7 +41,9 @@ def embed_pool(job_row: Job, progress: Reporter) -> dict[str, Any] | MapStep:
     is embedded as shards, one map step each."""
     pool = Pool.objects.get(pk=job_row.params["pool"])
     Pool.objects.filter(pk=pool.pk).update(status=PoolStatus.EMBEDDING)
-    fan_out = shard_jobs.embed_step(pool, int(job_row.params.get("shard_rows", settings.POOL_SHARD_ROWS)))
+    # A re-embedding keeps the pool's layout unless the job names another shard size.
+    default = storage.open_pool(pool).shard_rows if storage.is_sharded(pool) else settings.POOL_SHARD_ROWS
+    fan_out = shard_jobs.embed_step(pool, int(job_row.params.get("shard_rows", default)))
     if fan_out is not None:
         return fan_out  # one store per shard of ``shard_rows`` images, embedded where the workers are
     try:
@@ -183,6 +185,9 @@ def _train_and_score(concept: Concept, pool: Pool, job_row: Job, progress: Repor
         raise NotEnoughLabelsError(f"No confident positive {source} label of this concept on this pool yet.")
     number = studio.next_model_number(concept)
     config = initial_config() if number == 1 else later_config()
+    if storage.is_sharded(pool):
+        return shard_jobs.train_on_shards(concept, pool, job_row, progress, (rows, labels, weights, card),
+                                          number, config, source)
     store = storage.open_store(pool)
     started = time.perf_counter()
     model = train(store.features[rows], labels, store.features, config,

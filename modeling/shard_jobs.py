@@ -60,7 +60,14 @@ def embed_step(pool: Pool, shard_rows: int) -> MapStep | None:
         return None
     int8 = bool(settings.EMBEDDING_INT8_MIN_ROWS and len(keys) >= settings.EMBEDDING_INT8_MIN_ROWS)
     return MapStep("embed_pool.shard", [{"shard": i, "start": a, "stop": b} for i, (a, b) in enumerate(ranges)],
-                   "embed_pool.seal", {"pool": pool.pk, "shard_rows": shard_rows, "int8": int8})
+                   "embed_pool.seal", {"pool": pool.pk, "shard_rows": shard_rows, "int8": int8},
+                   on_failure="embed_pool.failed")
+
+
+@reducer("embed_pool.failed")
+def _embedding_failed(job: Job, results: list[dict[str, Any]], ctx: dict[str, Any], progress: Reporter) -> dict[str, Any]:
+    Pool.objects.filter(pk=ctx["pool"]).update(status=PoolStatus.FAILED)
+    return {}
 
 
 @shard_function("embed_pool.shard")
@@ -91,6 +98,44 @@ def _seal(job: Job, results: list[dict[str, Any]], ctx: dict[str, Any], progress
     return {"pool": pool.pk, "items": len(layout), "shards": len(results), "shard_rows": ctx["shard_rows"],
             "skipped": sum(r["skipped_count"] for r in results),
             "skipped_keys": [k for r in results for k in r["skipped"]][:20]}
+
+
+# --------------------------------------------------------------------------- training
+
+#: Random negatives of a model trained on a sharded pool come from this many pool rows,
+#: drawn uniformly across the shards (a uniform sample of the pool is as good a source of
+#: random negatives as the pool itself, and does not need one array over every shard).
+TRAIN_SAMPLE_ROWS = 131_072
+
+
+def train_on_shards(concept: Any, pool: Pool, job_row: Job, progress: Reporter, labelled: tuple[Any, ...],
+                    number: int, config: Any, source: str) -> tuple[ModelVersion, dict[str, Any]]:
+    """Train the next model on a sharded pool. The labelled rows are gathered from their
+    shards; the pool is scored later, shard by shard, by the AL round's map step."""
+    import dataclasses
+
+    from jobs.events import publish
+    from modeling.engine.trainer import train
+    from modeling.job_functions import _jsonable
+
+    rows, labels, weights, card = labelled
+    layout = storage.open_pool(pool)
+    started = time.perf_counter()
+    gen = np.random.default_rng(config.seed)
+    sample = np.sort(gen.choice(len(layout), size=min(len(layout), TRAIN_SAMPLE_ROWS), replace=False))
+    pool_features = layout.gather("features", sample)
+    model = train(layout.gather("features", rows), labels, pool_features, config,
+                  progress=lambda d, t: progress(d, t, f"Training model v{number}"),
+                  exclude=np.flatnonzero(np.isin(sample, rows)), weights=None if source == "expert" else weights)
+    version = ModelVersion(concept=concept, pool=pool, number=number, round=max(studio.next_round(concept) - 1, 0),
+                           source=source, config=_jsonable(dataclasses.asdict(config)), label_count=len(labels),
+                           training_labels=card)
+    storage.model_path(version).parent.mkdir(parents=True, exist_ok=True)
+    model.save(storage.model_path(version))
+    version.file_path = str(storage.model_path(version))
+    version.save()
+    publish(concept.project_id, "metrics.updated", {"concept": concept.pk, "model_version": version.pk})
+    return version, {"train_seconds": round(time.perf_counter() - started, 3), "random_negatives_from": len(sample)}
 
 
 # --------------------------------------------------------------------------- AL round

@@ -104,3 +104,8 @@ def save_array(path: Path, array: Any) -> None:
     with open(aside, "wb") as handle:
         np.save(handle, array)
     os.replace(aside, path)
+
+
+def is_sharded(pool: Pool) -> bool:
+    """True when the pool is stored as several shards (``store/shards.json``)."""
+    return ShardedPool.is_sharded(store_dir(pool))
