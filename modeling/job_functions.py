@@ -41,9 +41,14 @@ def embed_pool(job_row: Job, progress: Reporter) -> dict[str, Any] | MapStep:
     is embedded as shards, one map step each."""
     pool = Pool.objects.get(pk=job_row.params["pool"])
     Pool.objects.filter(pk=pool.pk).update(status=PoolStatus.EMBEDDING)
-    # A re-embedding keeps the pool's layout unless the job names another shard size.
-    default = storage.open_pool(pool).shard_rows if storage.is_sharded(pool) else settings.POOL_SHARD_ROWS
-    fan_out = shard_jobs.embed_step(pool, int(job_row.params.get("shard_rows", default)))
+    # A re-embedding keeps the pool's layout (one store, or its shard size).
+    if storage.is_sharded(pool):
+        shard_rows = storage.open_pool(pool).shard_rows
+    elif EmbeddingStore.exists(storage.store_dir(pool)):
+        shard_rows = 0
+    else:
+        shard_rows = int(job_row.params.get("shard_rows", settings.POOL_SHARD_ROWS))
+    fan_out = shard_jobs.embed_step(pool, shard_rows)
     if fan_out is not None:
         return fan_out  # one store per shard of ``shard_rows`` images, embedded where the workers are
     try:
@@ -64,10 +69,12 @@ def embed_pool(job_row: Job, progress: Reporter) -> dict[str, Any] | MapStep:
 
 
 @job("build_index")
-def build_pool_index(job_row: Job, progress: Reporter) -> dict[str, Any]:
+def build_pool_index(job_row: Job, progress: Reporter) -> dict[str, Any] | MapStep:
     """(Re)build a ready pool's index from its store's shared-space vectors; the old index
     serves searches until the new one replaces it."""
     pool = Pool.objects.get(pk=job_row.params["pool"])
+    if storage.is_sharded(pool):
+        return shard_jobs.index_step(pool)  # every shard rebuilds its own index
     store = storage.open_store(pool)
     return {"pool": pool.pk, **_build_index(pool, store, progress)}
 

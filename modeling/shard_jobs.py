@@ -100,6 +100,29 @@ def _seal(job: Job, results: list[dict[str, Any]], ctx: dict[str, Any], progress
             "skipped_keys": [k for r in results for k in r["skipped"]][:20]}
 
 
+def index_step(pool: Pool) -> MapStep:
+    """Rebuild every shard's index (each written aside, then moved into place)."""
+    return MapStep("build_index.shard", _shards(storage.open_pool(pool)), "build_index.done", {"pool": pool.pk})
+
+
+@shard_function("build_index.shard")
+def _index_shard(job: Job, shard: dict[str, Any], ctx: dict[str, Any], progress: Reporter) -> dict[str, Any]:
+    pool = Pool.objects.get(pk=ctx["pool"])
+    layout = storage.open_pool(pool)
+    started = time.perf_counter()
+    index = build_index(layout.stores[shard["shard"]].vectors,
+                        progress=lambda done, total: progress(done, total, "Building the index"))
+    storage.save_index(pool, index, layout.index_path(shard["shard"]))
+    return {"vectors": index.size, "dim": index.dim, "index": repr(index), "seconds": time.perf_counter() - started}
+
+
+@reducer("build_index.done")
+def _indexes_built(job: Job, results: list[dict[str, Any]], ctx: dict[str, Any], progress: Reporter) -> dict[str, Any]:
+    return {"pool": ctx["pool"], "vectors": sum(r["vectors"] for r in results), "dim": results[0]["dim"],
+            "shards": len(results), "index": results[0]["index"],
+            "index_seconds": round(max(r["seconds"] for r in results), 3)}
+
+
 # --------------------------------------------------------------------------- training
 
 #: Random negatives of a model trained on a sharded pool come from this many pool rows,

@@ -124,3 +124,16 @@ def test_a_failed_shard_fails_the_job_and_its_retry_runs_that_shard_alone(
     assert calls == [0, 1, 2, 2, 3]  # shards 1 and 2 kept their results; shard 3 ran alone, then shard 4
     assert retried.result["items"] == 64 and Item.objects.filter(pool=pool).count() == 64
     assert len(storage.open_pool(pool).stores) == 4
+
+
+def test_it_rebuilds_every_shards_index(api: Any, world: World, studio_settings: Any, cifar_folder: Path) -> None:
+    api.force_authenticate(world.ann)
+    pool = _pool(api, world, cifar_folder, "cifar", shard_rows=40)
+    layout = storage.open_pool(pool)
+    for i in range(2):
+        layout.index_path(i).unlink()
+    assert api.post(f"/api/pools/{pool.pk}/index/", format="json").status_code == 202
+    [job] = run_queued_jobs()
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert job.result["vectors"] == 64 and job.result["shards"] == 2
+    assert all(layout.index_path(i).is_file() for i in range(2))
