@@ -142,13 +142,22 @@ def active_learning_round(job_row: Job, progress: Reporter) -> MapStep:
 
 
 @job("evaluation_set")
-def evaluation_set(job_row: Job, progress: Reporter) -> dict[str, Any]:
-    """The stratified evaluation sample over every model (and zero-shot), as a batch to rate."""
+def evaluation_set(job_row: Job, progress: Reporter) -> dict[str, Any] | MapStep:
+    """The stratified evaluation sample over every model (and zero-shot), as a batch to rate;
+    on a sharded pool, per-shard strata counts and keys, merged."""
     concept, pool = _concept_and_pool(job_row)
+    k = int(job_row.params.get("k", evaluation.DEFAULT_K))
+    if storage.is_sharded(pool):
+        return shard_jobs.evaluation_step(concept, pool, k)
     progress(0, 1, "Scoring models and sampling strata")
-    sample, _, rows = evaluation.evaluation_sample(concept, pool, k=int(job_row.params.get("k", evaluation.DEFAULT_K)))
+    sample, _, rows = evaluation.evaluation_sample(concept, pool, k=k)
+    return evaluation_batch(concept, pool, rows[sample.indices], sample)
+
+
+def evaluation_batch(concept: Concept, pool: Pool, sample_rows: np.ndarray, sample: Any) -> dict[str, Any]:
+    """The evaluation batch of the sampled pool rows the expert was not asked yet."""
     already = {int(r) for r in studio.asked_rows(concept, pool)}
-    new_rows = np.array([r for r in rows[sample.indices] if int(r) not in already], dtype=np.int64)
+    new_rows = np.array([r for r in sample_rows if int(r) not in already], dtype=np.int64)
     batch = labeling_services.create_batch(
         concept=concept, kind=BatchKind.EVALUATION, items=studio.items_for_rows(pool, new_rows),
         assignee=concept.owner, round=studio.next_round(concept) - 1 if studio.next_round(concept) else 0,

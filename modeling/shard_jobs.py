@@ -266,6 +266,57 @@ def _expand_batch(job: Job, results: list[dict[str, Any]], ctx: dict[str, Any], 
             "shards": len(results)}
 
 
+# --------------------------------------------------------------------------- evaluation sample
+
+
+def evaluation_step(concept: Any, pool: Pool, k: int) -> MapStep:
+    """Per shard: every model's and zero-shot's strata over the shard's candidate rows
+    (all but the rows put to the expert for training), and their lowest hashes."""
+    from labeling.choices import BatchKind
+    from labeling.models import Assignment
+    from modeling.engine.zero_shot import concept_vector
+
+    encoder = storage.encoder_for(pool.encoder)
+    positives = encoder.encode_texts(concept.all_positive_phrases)
+    negatives = encoder.encode_texts(concept.negative_phrases) if concept.negative_phrases else None
+    training = Assignment.objects.filter(batch__concept=concept, batch__kind=BatchKind.EXPERT_RATING,
+                                         item__pool=pool, item__row__isnull=False).values_list("item__row", flat=True)
+    versions = {f"v{v.number}": v.pk for v in ModelVersion.objects.filter(concept=concept, pool=pool).order_by("number")}
+    return MapStep("evaluation.strata", _shards(storage.open_pool(pool)), "evaluation.batch",
+                   {"pool": pool.pk, "concept": concept.pk, "k": k, "training": sorted({int(r) for r in training}),
+                    "versions": versions, "phrase": concept_vector(positives, negatives).tolist()})
+
+
+@shard_function("evaluation.strata")
+def _shard_strata(job: Job, shard: dict[str, Any], ctx: dict[str, Any], progress: Reporter) -> dict[str, Any]:
+    from modeling.engine.sharded_sampler import shard_strata
+    from modeling.engine.zero_shot import calibration_for, zero_shot_scores
+    from modeling.evaluation import ZERO_SHOT
+
+    pool = Pool.objects.get(pk=ctx["pool"])
+    layout = storage.open_pool(pool)
+    i, offset = shard["shard"], shard["offset"]
+    store = layout.stores[i]
+    local = np.setdiff1d(np.arange(len(store)), np.asarray(ctx["training"], np.int64) - offset)
+    scores = {ZERO_SHOT: zero_shot_scores(store.vectors, np.asarray(ctx["phrase"]),
+                                          calibration_for(pool.encoder))[local]}
+    for name, version_id in ctx["versions"].items():
+        scores[name] = shard_scores(ModelVersion.objects.get(pk=version_id), pool, layout, i)[local]
+    keys = store.keys
+    return shard_strata([keys[int(r)] for r in local], local + offset, scores, ctx["k"]).to_json()
+
+
+@reducer("evaluation.batch")
+def _evaluation_batch(job: Job, results: list[dict[str, Any]], ctx: dict[str, Any], progress: Reporter) -> dict[str, Any]:
+    from labeling.models import Concept
+    from modeling.engine.sharded_sampler import ShardStrata, merge_strata
+    from modeling.job_functions import evaluation_batch
+
+    sample = merge_strata([ShardStrata.from_json(r) for r in results], ctx["k"])
+    concept, pool = Concept.objects.get(pk=ctx["concept"]), Pool.objects.get(pk=ctx["pool"])
+    return {**evaluation_batch(concept, pool, sample.indices, sample), "shards": len(results)}
+
+
 # --------------------------------------------------------------------------- scoring a pool
 
 

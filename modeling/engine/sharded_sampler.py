@@ -46,10 +46,15 @@ class ShardStrata:
                            np.asarray(m["strata"], dtype=np.int64)) for name, m in data.items()})
 
 
-def shard_strata(keys: Sequence[str], offset: int, scores: Mapping[str, np.ndarray], k: int = DEFAULT_K) -> ShardStrata:
-    """The map step over one shard: ``keys`` (n,) its item keys, pool rows ``offset ..
-    offset + n``; ``scores`` model name -> (n,) scores in [0, 1] of those items."""
+def shard_strata(keys: Sequence[str], rows: np.ndarray, scores: Mapping[str, np.ndarray], k: int = DEFAULT_K,
+                 ) -> ShardStrata:
+    """The map step over one shard: ``keys`` (n,) the keys of its candidate items and
+    ``rows`` (n,) their pool rows (any ids, unique over the pool); ``scores`` model name ->
+    (n,) scores in [0, 1] of those items. The merged sample's indices are these rows."""
     hashes = key_hashes(keys)
+    rows = np.asarray(rows, dtype=np.int64)
+    if rows.shape != (len(keys),):
+        raise DimensionMismatchError(f"{rows.shape} rows for {len(keys)} keys")
     models = {}
     for name, model_scores in scores.items():
         if np.shape(model_scores) != (len(keys),):
@@ -57,7 +62,7 @@ def shard_strata(keys: Sequence[str], offset: int, scores: Mapping[str, np.ndarr
         strata = strata_of(model_scores)
         chosen = lowest_per_stratum(hashes, strata, k)
         sizes = np.bincount(strata, minlength=N_STRATA).astype(np.int64)
-        models[name] = (sizes, chosen + offset, hashes[chosen], strata[chosen])
+        models[name] = (sizes, rows[chosen], hashes[chosen], strata[chosen])
     return ShardStrata(models)
 
 

@@ -125,8 +125,8 @@ def test_sharded_strata_give_the_unsharded_evaluation_sample(n: int, k: int, cut
     keys = [f"img-{seed}-{i}.jpg" for i in range(n)]
     scores = {"v1": rng.random(n), "zero-shot": rng.beta(0.3, 3, n)}
     whole = stratified_sample(keys, scores, k)
-    parts = [ShardStrata.from_json(shard_strata(keys[a:b], a, {m: s[a:b] for m, s in scores.items()}, k).to_json())
-             for a, b in _split(n, cuts)]
+    parts = [ShardStrata.from_json(shard_strata(keys[a:b], np.arange(a, b), {m: s[a:b] for m, s in scores.items()},
+                                                k).to_json()) for a, b in _split(n, cuts)]
     merged = merge_strata(parts, k)
     assert np.array_equal(merged.indices, whole.indices)
     for name, model in whole.models.items():

@@ -1,5 +1,6 @@
 """Sharded pools through the API and the job runner: embedding fans out over shards, and
-expansion, AL rounds and scoring run as map-reduce with the answer of the unsharded pool."""
+expansion, AL rounds, the evaluation sample and scoring run as map-reduce with the answer
+of the unsharded pool."""
 
 from __future__ import annotations
 
@@ -81,6 +82,13 @@ def test_it_embeds_shards_and_picks_the_unsharded_batches(api: Any, world: World
         assert picked[sharded.pk].result["shards"] == 4
         assert _batch_keys(picked[whole.pk]) == _batch_keys(picked[sharded.pk]), strategy
         # Both batches were asked; the next strategy sees the same asked rows on both pools.
+
+    for pool in (whole, sharded):
+        api.post(f"/api/concepts/{concept['id']}/evaluation-set/", {"pool": pool.pk, "k": 3}, format="json")
+    evaluated = run_queued_jobs()
+    assert [job.status for job in evaluated] == [Job.Status.SUCCEEDED] * 2, [job.error for job in evaluated]
+    assert evaluated[1].result["shards"] == 4 and evaluated[0].result["size"] > 0
+    assert _batch_keys(evaluated[0]) == _batch_keys(evaluated[1])
 
     api.post(f"/api/model-versions/{twin.pk}/score/", {"pool": sharded.pk}, format="json")
     [scored] = run_queued_jobs()
