@@ -20,7 +20,7 @@ from labeling.models import Pool
 from modeling.engine.encoders import Encoder, create_encoder
 from modeling.engine.index import VectorIndex
 from modeling.engine.shards import ShardedPool, shard_name
-from modeling.engine.store import EmbeddingStore
+from modeling.engine.store import EmbeddingStore, StoreError
 from modeling.models import ModelVersion
 
 
@@ -45,6 +45,10 @@ def scores_path(version: ModelVersion) -> Path:
 
 
 def open_store(pool: Pool) -> EmbeddingStore:
+    """The pool's one store (a sharded pool is read through :func:`open_pool`)."""
+    if ShardedPool.is_sharded(store_dir(pool)):
+        raise StoreError(f"Pool {pool.pk} is stored as shards; this step reads one-store pools only "
+                         "(sharded pools run expansion, AL rounds, evaluation sampling and scoring).")
     return EmbeddingStore.open(store_dir(pool))
 
 

@@ -90,6 +90,9 @@ def test_it_embeds_shards_and_picks_the_unsharded_batches(api: Any, world: World
     assert evaluated[1].result["shards"] == 4 and evaluated[0].result["size"] > 0
     assert _batch_keys(evaluated[0]) == _batch_keys(evaluated[1])
 
+    refused = api.get(f"/api/concepts/{concept['id']}/metrics/?pool={sharded.pk}")
+    assert refused.status_code == 409 and "stored as shards" in refused.json()["error"]
+
     api.post(f"/api/model-versions/{twin.pk}/score/", {"pool": sharded.pk}, format="json")
     [scored] = run_queued_jobs()
     assert scored.status == Job.Status.SUCCEEDED and scored.result["scored"] == 64 and scored.result["shards"] == 4
