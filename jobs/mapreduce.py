@@ -112,6 +112,9 @@ def start(job: Job, step: MapStep) -> None:
 
         from jobs.tasks import reduce_shards_task, run_shard_task
 
+        # The shards now run on whichever workers take them: the job is no longer tied to
+        # this process, so restarting it must not mark the job orphaned (jobs.recovery).
+        Job.objects.filter(pk=job.pk).update(worker="")
         if not todo:
             reduce_shards_task.delay([], job.pk)
             return

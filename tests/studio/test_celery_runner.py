@@ -77,6 +77,7 @@ def test_it_maps_shards_over_a_celery_chord_and_retries_a_failed_shard_alone(
         assert "Shard 2 of 2 (embed_pool.shard) failed" in job.error and "lost mount" in job.error
         assert ShardRun.objects.get(job=job, shard=0).status == ShardRun.Status.SUCCEEDED
         assert not storage.is_sharded(pool)  # nothing sealed, no items: nothing half-written
+        assert job.worker == ""  # in a chord the job belongs to no one process (recovery leaves it be)
         jobs.retry(job)
         _wait(job)
     assert job.status == Job.Status.SUCCEEDED, (job.status, job.error)
