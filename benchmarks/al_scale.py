@@ -27,6 +27,15 @@ process's) under ``--cache-dir`` and reused.
 
     .venv/bin/python benchmarks/al_scale.py [--rows 10000000] [--dims 512,1280]
         [--cache-dir DIR] [--repeats 3] [--json]
+
+``--sharded`` measures instead one AL round over a ``--sharded-rows`` (20M) pool in
+``--shards`` (8) shards on ``--workers`` (2) Celery worker processes, beside the round over
+its first ``--rows`` (10M) rows in this one process, both at ``--sharded-dim`` (512) from
+the int8 copy (see ``benchmarks/_al_scale_sharded.py``): time per round and per row,
+bytes read, peak memory per process, and the round time for bigger pools and more workers.
+
+    .venv/bin/python benchmarks/al_scale.py --sharded [--sharded-rows 20000000] [--shards 8]
+        [--workers 2] [--sharded-dim 512] [--redis-url redis://...]
 """
 
 from __future__ import annotations
@@ -439,7 +448,19 @@ def main() -> None:
     parser.add_argument("--generate-workers", type=int, default=1,
                         help="processes writing a missing pool (the same pool for any number)")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    parser.add_argument("--sharded", action="store_true",
+                        help="only the sharded run: --sharded-rows in --shards shards on --workers Celery workers "
+                             "beside --rows in this process")
+    parser.add_argument("--sharded-rows", type=int, default=20_000_000)
+    parser.add_argument("--sharded-dim", type=int, default=512,
+                        help="width of the sharded run's pool (and of its single-process comparison)")
+    parser.add_argument("--shards", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2, help="Celery worker processes (one torch thread each)")
+    parser.add_argument("--redis-url", default=None, help="broker and result backend (default: a throwaway redis-server)")
     args = parser.parse_args()
+    if args.sharded:
+        main_sharded(args)
+        return
     prepare_pools(args)
     results: dict[str, Any] = {"cpu": cpu_name(), "machine_key": machine_key(), "rows": args.rows,
                                "load_before": os.getloadavg(), "omp_wait_policy": os.environ["OMP_WAIT_POLICY"],
@@ -453,6 +474,26 @@ def main() -> None:
     results["memory"] = {"ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                          "peak_anon_mb": watch.peak["RssAnon"] / 1024, "peak_file_mb": watch.peak["RssFile"] / 1024}
     report(results)
+    if args.json:
+        print(json.dumps(results, default=str))
+
+
+def main_sharded(args: argparse.Namespace) -> None:
+    """``--sharded``: the sharded round beside the single-process one, in one run."""
+    from benchmarks._al_scale_sharded import bench_sharded, report_sharded
+
+    if args.rows > args.sharded_rows:
+        raise SystemExit(f"--rows ({args.rows:,}) must not exceed --sharded-rows ({args.sharded_rows:,})")
+    if not (pool_directory(args.cache_dir, args.sharded_rows, args.sharded_dim, args.seed) / "done").exists():
+        subprocess.run([sys.executable, __file__, "--generate-only", str(args.sharded_rows), str(args.sharded_dim),
+                        str(args.seed), str(args.cache_dir), str(args.generate_workers)], check=True)
+    results: dict[str, Any] = {"cpu": cpu_name(), "machine_key": machine_key(), "load_before": os.getloadavg(),
+                               "omp_wait_policy": os.environ["OMP_WAIT_POLICY"], "default_head": default_head()}
+    results |= bench_sharded(args, timed_training, pick_labels, MemoryWatch, HEADS[default_head()])
+    results["load_after"] = os.getloadavg()
+    print(f"\nmachine: {results['cpu']}; torch {torch.__version__}; head {default_head()}; "
+          f"load before {_load(results['load_before'])}, after {_load(results['load_after'])}")
+    report_sharded(results)
     if args.json:
         print(json.dumps(results, default=str))
 

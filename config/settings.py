@@ -129,7 +129,13 @@ JOBS_THREADS = env_int("JOBS_THREADS", 2, minimum=1)
 if JOBS_BACKEND == "celery" and not REDIS_URL:
     raise ImproperlyConfigured("JOBS_BACKEND=celery needs REDIS_URL (the Celery broker).")
 CELERY_BROKER_URL = REDIS_URL or "memory://"
-CELERY_RESULT_BACKEND = None
+# The map steps over a pool's shards are chords: Redis counts the finished shards (the
+# shards' results themselves are ShardRun rows in the database).
+CELERY_RESULT_BACKEND = REDIS_URL or None
+CELERY_RESULT_EXPIRES = 3600
+# Shard size of new pools (rows per shard; 0: one shard, today's layout); a pool's own
+# ``shard_rows`` (embed_pool job parameter) wins.
+POOL_SHARD_ROWS = env_int("AGILE_SHARD_ROWS", 0, minimum=0)
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 

@@ -14,6 +14,7 @@ from typing import Any
 from django.db import close_old_connections, connection, connections, transaction
 from django.utils import timezone
 
+from jobs import mapreduce
 from jobs.events import publish
 from jobs.models import Job
 from jobs.registry import Reporter, function_for
@@ -31,7 +32,7 @@ def job_event(job: Job) -> dict[str, Any]:
             "message": job.message, "created_by": job.created_by_id}
 
 
-class _Progress:
+class Progress:
     """Writes progress to the row and the websocket, at most every 0.3 s (and at the end).
 
     ``observer`` also sees every call (e.g. a terminal progress bar in a command).
@@ -83,7 +84,11 @@ def run_job(job_id: int, observer: Reporter | None = None) -> None:
             return
         publish(job.project_id, "job.progress", job_event(job))
         try:
-            result = function_for(job.kind)(job, _Progress(job, observer))
+            pending = mapreduce.pending_step(job)  # a retried job resumes its map step
+            result = pending or function_for(job.kind)(job, Progress(job, observer))
+            if isinstance(result, mapreduce.MapStep):
+                mapreduce.start(job, result)  # shards, then the reduce, finish the job
+                return
         except Exception as exc:  # any failure of the work is reported on the job, never lost
             log.exception("Job %s (%s) failed", job.pk, job.kind)
             _finish(job, Job.Status.FAILED, error=_describe(exc))
@@ -107,3 +112,20 @@ def _finish(job: Job, status: str, *, result: dict[str, Any] | None = None, erro
         job.done = job.total
     job.save(update_fields=["status", "finished_at", "error", "result", "done"])
     publish(job.project_id, "job.finished", {**job_event(job), "result": job.result, "error": job.error})
+
+
+describe_error = _describe
+
+
+def fail_job(job: Job, error: str) -> None:
+    """Mark a running job failed with ``error`` (a no-op if it already stopped)."""
+    if Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
+            status=Job.Status.FAILED, finished_at=timezone.now(), error=error[:2000]):
+        job.refresh_from_db()
+        publish(job.project_id, "job.finished", {**job_event(job), "result": job.result, "error": job.error})
+
+
+def finish_job(job: Job, result: dict[str, Any]) -> None:
+    """Mark a job succeeded with ``result`` (the end of its last reduce)."""
+    job.refresh_from_db(fields=["done", "total", "message"])
+    _finish(job, Job.Status.SUCCEEDED, result=result or {})

@@ -37,3 +37,35 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.pk} ({self.status})"
+
+
+class ShardRun(models.Model):
+    """One shard of a job's map step: its result once it succeeded, its error if it failed.
+
+    A job whose map step failed keeps the rows of the shards that succeeded; its retry
+    runs only the others (a failed shard is retried alone), then the reduce.
+    """
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="shard_runs")
+    step = models.CharField(max_length=80)
+    shard = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    done = models.PositiveBigIntegerField(default=0)
+    total = models.PositiveBigIntegerField(default=0)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    worker = models.CharField(max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["job", "step", "shard"]
+        constraints = [models.UniqueConstraint(fields=["job", "step", "shard"], name="shard_run_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.step} shard {self.shard} of job {self.job_id} ({self.status})"

@@ -43,7 +43,8 @@ def discover(module: str) -> None:
         _MODULES.append(module)
 
 
-def _load() -> None:
+def load_modules() -> None:
+    """Import every module that registers job functions (once)."""
     with _lock:
         for module in _MODULES:
             if module not in _loaded:
@@ -52,7 +53,7 @@ def _load() -> None:
 
 
 def function_for(kind: str) -> JobFunction:
-    _load()
+    load_modules()
     try:
         return _REGISTRY[kind]
     except KeyError:
@@ -60,5 +61,5 @@ def function_for(kind: str) -> JobFunction:
 
 
 def kinds() -> list[str]:
-    _load()
+    load_modules()
     return sorted(_REGISTRY)

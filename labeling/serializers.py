@@ -139,10 +139,14 @@ class ConceptSerializer(ModelSerializer):
 
 class PoolSerializer(ModelSerializer):
     item_count = serializers.IntegerField(source="items.count", read_only=True)
+    shard_rows = serializers.IntegerField(
+        write_only=True, required=False, min_value=0,
+        help_text="Images per shard (each shard its own store, int8 copy and index, embedded and scored "
+                  "by any worker); 0 or absent: the server's default (AGILE_SHARD_ROWS, 0 = one shard).")
 
     class Meta:
         model = Pool
-        fields = ["id", "project", "name", "source", "encoder", "status", "item_count", "created_at"]
+        fields = ["id", "project", "name", "source", "encoder", "status", "item_count", "created_at", "shard_rows"]
         read_only_fields = ["status"]
         extra_kwargs = {"source": {"required": True, "allow_blank": False}}
 

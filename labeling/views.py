@@ -225,9 +225,11 @@ class PoolViewSet(ScopedViewSet):
     serializer_class = serializers.PoolSerializer
 
     def perform_create(self, serializer: BaseSerializer[Any]) -> None:
+        shard_rows = serializer.validated_data.pop("shard_rows", None)
         super().perform_create(serializer)
         pool = serializer.instance
-        self.embed_job = job_services.enqueue(pool.project, "embed_pool", {"pool": pool.pk}, self.request.user)
+        params = {"pool": pool.pk} | ({"shard_rows": shard_rows} if shard_rows else {})
+        self.embed_job = job_services.enqueue(pool.project, "embed_pool", params, self.request.user)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         response = super().create(request, *args, **kwargs)

@@ -10,4 +10,5 @@ class ModelingConfig(AppConfig):
         from jobs.registry import discover
 
         discover("modeling.job_functions")
+        discover("modeling.shard_jobs")
         discover("modeling.genmqd_jobs")

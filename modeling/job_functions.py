@@ -14,19 +14,19 @@ from django.conf import settings
 from django.db import transaction
 
 from jobs.events import publish
+from jobs.mapreduce import MapStep
 from jobs.models import Job
 from jobs.registry import Reporter, job
 from labeling import services as labeling_services
 from labeling.choices import BatchKind, PoolStatus
 from labeling.models import Concept, Item, Pool
-from modeling import evaluation, storage, studio
-from modeling.engine.active import next_batch
+from modeling import evaluation, shard_jobs, storage, studio
 from modeling.engine.embedding import embed_source
 from modeling.engine.errors import NotEnoughLabelsError
-from modeling.engine.expansion import expand
 from modeling.engine.index import build_index
+from modeling.engine.sharded_expansion import phrase_queries
 from modeling.engine.store import EmbeddingStore
-from modeling.engine.trainer import TrainedModel, initial_config, later_config, plan_scoring, train
+from modeling.engine.trainer import initial_config, later_config, plan_scoring, train
 from modeling.models import ModelVersion
 
 SKIPPED_SHOWN = 20
@@ -35,10 +35,22 @@ EMBED_BATCH = 32
 
 
 @job("embed_pool")
-def embed_pool(job_row: Job, progress: Reporter) -> dict[str, Any]:
-    """Embed a pool's images into its store, register its items, build its index."""
+def embed_pool(job_row: Job, progress: Reporter) -> dict[str, Any] | MapStep:
+    """Embed a pool's images into its store, register its items, build its index; a pool
+    of more than ``shard_rows`` images (job parameter, default settings.POOL_SHARD_ROWS)
+    is embedded as shards, one map step each."""
     pool = Pool.objects.get(pk=job_row.params["pool"])
     Pool.objects.filter(pk=pool.pk).update(status=PoolStatus.EMBEDDING)
+    # A re-embedding keeps the pool's layout (one store, or its shard size).
+    if storage.is_sharded(pool):
+        shard_rows = storage.open_pool(pool).shard_rows
+    elif EmbeddingStore.exists(storage.store_dir(pool)):
+        shard_rows = 0
+    else:
+        shard_rows = int(job_row.params.get("shard_rows", settings.POOL_SHARD_ROWS))
+    fan_out = shard_jobs.embed_step(pool, shard_rows)
+    if fan_out is not None:
+        return fan_out  # one store per shard of ``shard_rows`` images, embedded where the workers are
     try:
         result = embed_source(Path(pool.source), storage.encoder_for(pool.encoder), storage.store_dir(pool),
                               progress=lambda done, total: progress(done, total, "Embedding images"),
@@ -57,10 +69,12 @@ def embed_pool(job_row: Job, progress: Reporter) -> dict[str, Any]:
 
 
 @job("build_index")
-def build_pool_index(job_row: Job, progress: Reporter) -> dict[str, Any]:
+def build_pool_index(job_row: Job, progress: Reporter) -> dict[str, Any] | MapStep:
     """(Re)build a ready pool's index from its store's shared-space vectors; the old index
     serves searches until the new one replaces it."""
     pool = Pool.objects.get(pk=job_row.params["pool"])
+    if storage.is_sharded(pool):
+        return shard_jobs.index_step(pool)  # every shard rebuilds its own index
     store = storage.open_store(pool)
     return {"pool": pool.pk, **_build_index(pool, store, progress)}
 
@@ -88,22 +102,19 @@ def _register_items(pool: Pool, keys: list[str]) -> None:
 
 
 @job("expand")
-def expand_concept(job_row: Job, progress: Reporter) -> dict[str, Any]:
-    """Nearest items of every phrase, a seeded random ``size`` of them to rate (round 0)."""
+def expand_concept(job_row: Job, progress: Reporter) -> MapStep:
+    """Nearest items of every phrase, a seeded random ``size`` of them to rate (round 0):
+    k-NN over every shard's index, merged."""
     concept, pool = _concept_and_pool(job_row)
-    store = storage.open_store(pool)
     encoder = storage.encoder_for(pool.encoder)
     progress(0, 2, "Encoding phrases")
     positives = encoder.encode_texts(concept.all_positive_phrases)
     negatives = encoder.encode_texts(concept.negative_phrases) if concept.negative_phrases else positives[:0]
+    queries = phrase_queries(positives, negatives, storage.open_pool(pool).stores[0].dim)
     progress(1, 2, "Searching the pool")
-    found = expand(storage.open_index(pool, store), positives, negatives,
-                   per_phrase=job_row.params.get("per_phrase", 100), sample=job_row.params.get("size", 100),
-                   rng=np.random.default_rng(job_row.params.get("seed", 0)),
-                   exclude=studio.asked_rows(concept, pool))
-    batch = _rating_batch(concept, pool, found.batch, round=studio.next_round(concept), selection="expansion",
-                          params={"pool": pool.pk, "candidates": int(len(found.candidates))})
-    return {"batch": batch.pk, "size": len(found.batch), "candidates": int(len(found.candidates))}
+    return shard_jobs.expand_step(pool, concept.pk, queries, job_row.params.get("per_phrase", 100),
+                                  job_row.params.get("size", 100), job_row.params.get("seed", 0),
+                                  studio.asked_rows(concept, pool))
 
 
 @job("train")
@@ -115,40 +126,39 @@ def train_model(job_row: Job, progress: Reporter) -> dict[str, Any]:
 
 
 @job("al_round")
-def active_learning_round(job_row: Job, progress: Reporter) -> dict[str, Any]:
-    """Optionally retrain, then choose the next batch with an AL strategy from the model's scores."""
+def active_learning_round(job_row: Job, progress: Reporter) -> MapStep:
+    """Optionally retrain, then choose the next batch with an AL strategy from the model's
+    scores: every shard returns its best candidates, reduced to the batch."""
     concept, pool = _concept_and_pool(job_row)
     timings: dict[str, Any] = {}
     version = studio.latest_model(concept, pool)
     if job_row.params.get("train") or version is None:
         version, timings = _train_and_score(concept, pool, job_row, progress)
-    started = time.perf_counter()
     strategy, size = job_row.params.get("strategy", "margin"), int(job_row.params.get("batch_size", 100))
     rows, labels, _ = studio.expert_labels(concept, pool)
     asked = studio.asked_rows(concept, pool)
-    store = storage.open_store(pool)
-    model_file = storage.model_path(version)
-
-    def represent(picked: np.ndarray) -> np.ndarray:  # called by strategies that need it (badge), once
-        return TrainedModel.load(model_file).hidden(store.features[picked])
-
-    chosen = next_batch(strategy, np.load(storage.scores_path(version)), size, asked,
-                        _labels_for(asked, rows, labels), np.random.default_rng(job_row.params.get("seed", 0)),
-                        embeddings=store.vectors, represent=represent)
-    batch = _rating_batch(concept, pool, chosen, round=studio.next_round(concept), selection=strategy,
-                          params={"pool": pool.pk, "model_version": version.pk, "batch_size": size})
-    timings["select_seconds"] = round(time.perf_counter() - started, 3)
-    return {"batch": batch.pk, "size": len(chosen), "model_version": version.pk, **timings}
+    return shard_jobs.al_round_step(pool, version, strategy, size, int(job_row.params.get("seed", 0)), asked,
+                                    _labels_for(asked, rows, labels), timings)
 
 
 @job("evaluation_set")
-def evaluation_set(job_row: Job, progress: Reporter) -> dict[str, Any]:
-    """The stratified evaluation sample over every model (and zero-shot), as a batch to rate."""
+def evaluation_set(job_row: Job, progress: Reporter) -> dict[str, Any] | MapStep:
+    """The stratified evaluation sample over every model (and zero-shot), as a batch to rate;
+    on a sharded pool, per-shard strata counts and keys, merged."""
     concept, pool = _concept_and_pool(job_row)
+    k = int(job_row.params.get("k", evaluation.DEFAULT_K))
+    if storage.is_sharded(pool):
+        return shard_jobs.evaluation_step(concept, pool, k)
     progress(0, 1, "Scoring models and sampling strata")
-    sample, _, rows = evaluation.evaluation_sample(concept, pool, k=int(job_row.params.get("k", evaluation.DEFAULT_K)))
-    already = {int(r) for r in studio.expert_rows(concept, pool)}  # crowd-evaluated items too may go to the expert
-    new_rows = np.array([r for r in rows[sample.indices] if int(r) not in already], dtype=np.int64)
+    sample, _, rows = evaluation.evaluation_sample(concept, pool, k=k)
+    return evaluation_batch(concept, pool, rows[sample.indices], sample)
+
+
+def evaluation_batch(concept: Concept, pool: Pool, sample_rows: np.ndarray, sample: Any) -> dict[str, Any]:
+    """The evaluation batch of the sampled pool rows the expert was not asked yet
+    (items the crowd evaluated may go to the expert too)."""
+    already = {int(r) for r in studio.expert_rows(concept, pool)}
+    new_rows = np.array([r for r in sample_rows if int(r) not in already], dtype=np.int64)
     batch = labeling_services.create_batch(
         concept=concept, kind=BatchKind.EVALUATION, items=studio.items_for_rows(pool, new_rows),
         assignee=concept.owner, round=studio.next_round(concept) - 1 if studio.next_round(concept) else 0,
@@ -158,22 +168,12 @@ def evaluation_set(job_row: Job, progress: Reporter) -> dict[str, Any]:
 
 
 @job("score_pool")
-def score_other_pool(job_row: Job, progress: Reporter) -> dict[str, Any]:
-    """Score a pool with a stored model version; keep the scores and report the top items."""
+def score_other_pool(job_row: Job, progress: Reporter) -> MapStep:
+    """Score a pool with a stored model version, shard by shard; keep the scores and
+    report the top items."""
     version = ModelVersion.objects.select_related("concept").get(pk=job_row.params["model_version"])
     pool = Pool.objects.get(pk=job_row.params["pool"])
-    model = TrainedModel.load(storage.model_path(version))
-    features = storage.open_store(pool).scoring_features()
-    plan = plan_scoring(model, features)
-    scores = plan.score(features, progress=lambda d, t: progress(d, t, "Scoring"))
-    out = storage.pool_dir(pool) / "scores" / f"model-{version.pk}.npy"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.save(out, scores)
-    top = np.argpartition(-scores, min(20, len(scores) - 1))[:20]
-    top = top[np.argsort(-scores[top])]
-    items = dict(Item.objects.filter(pool=pool, row__in=[int(r) for r in top]).values_list("row", "id"))
-    return {"pool": pool.pk, "scored": int(len(scores)), "scores_file": str(out), "scoring": plan.describe(),
-            "top": [{"item": items.get(int(r)), "score": round(float(scores[r]), 4)} for r in top]}
+    return shard_jobs.score_pool_step(pool, version)
 
 
 def _concept_and_pool(job_row: Job) -> tuple[Concept, Pool]:
@@ -202,6 +202,9 @@ def _train_and_score(concept: Concept, pool: Pool, job_row: Job, progress: Repor
         raise NotEnoughLabelsError(f"No confident positive {source} label of this concept on this pool yet.")
     number = studio.next_model_number(concept)
     config = initial_config() if number == 1 else later_config()
+    if storage.is_sharded(pool):
+        return shard_jobs.train_on_shards(concept, pool, job_row, progress, (rows, labels, weights, card),
+                                          number, config, source)
     store = storage.open_store(pool)
     started = time.perf_counter()
     model = train(store.features[rows], labels, store.features, config,

@@ -1,7 +1,8 @@
 """Where a pool's files live: the embedding store, its index, model files and scores.
 
 Everything sits under ``settings.POOLS_DIR`` (shared storage when jobs run on several
-machines): ``<pool id>/store`` (EmbeddingStore), ``<pool id>/index.faiss``,
+machines): ``<pool id>/store`` (EmbeddingStore, or the shards of a sharded pool:
+``store/shards.json``, ``store/shard-NNNN/`` and their indexes ``store/shard-NNNN.faiss``), ``<pool id>/index.faiss``,
 ``<pool id>/models/<concept id>-v<n>.pt`` and ``<pool id>/scores/<concept id>-v<n>.npy``.
 """
 
@@ -18,7 +19,8 @@ from django.conf import settings
 from labeling.models import Pool
 from modeling.engine.encoders import Encoder, create_encoder
 from modeling.engine.index import VectorIndex
-from modeling.engine.store import EmbeddingStore
+from modeling.engine.shards import ShardedPool, shard_name
+from modeling.engine.store import EmbeddingStore, StoreError
 from modeling.models import ModelVersion
 
 
@@ -43,6 +45,10 @@ def scores_path(version: ModelVersion) -> Path:
 
 
 def open_store(pool: Pool) -> EmbeddingStore:
+    """The pool's one store (a sharded pool is read through :func:`open_pool`)."""
+    if ShardedPool.is_sharded(store_dir(pool)):
+        raise StoreError(f"Pool {pool.pk} is stored as shards; this step reads one-store pools only "
+                         "(sharded pools run expansion, AL rounds, evaluation sampling and scoring).")
     return EmbeddingStore.open(store_dir(pool))
 
 
@@ -50,10 +56,10 @@ def open_index(pool: Pool, store: EmbeddingStore) -> VectorIndex:
     return VectorIndex.load(index_path(pool), vectors=store.vectors)
 
 
-def save_index(pool: Pool, index: VectorIndex) -> None:
-    """Write the pool's index aside, then move it into place: a search running meanwhile
-    keeps reading the old one."""
-    final = index_path(pool)
+def save_index(pool: Pool, index: VectorIndex, final: Path | None = None) -> None:
+    """Write the pool's index (or a shard's, at ``final``) aside, then move it into place:
+    a search running meanwhile keeps reading the old one."""
+    final = final or index_path(pool)
     final.parent.mkdir(parents=True, exist_ok=True)
     aside = final.with_name(f".{final.name}.new")
     index.save(aside)
@@ -73,3 +79,37 @@ def encoder_for(name: str) -> Any:
     """One loaded encoder per name and process: loading the real models takes seconds."""
     with _encoder_lock:
         return _encoder(name)
+
+
+def open_pool(pool: Pool) -> ShardedPool:
+    """The pool's shards (one for a pool stored the old way, as one store)."""
+    return ShardedPool.open(store_dir(pool))
+
+
+def shard_index_path(pool: Pool, layout: ShardedPool, shard: int) -> Path:
+    """Shard ``shard``'s index: the pool's index when it has one shard."""
+    return index_path(pool) if len(layout.stores) == 1 and not layout.shard_rows else layout.index_path(shard)
+
+
+def shard_scores_path(base: Path, layout: ShardedPool, shard: int) -> Path:
+    """Where shard ``shard``'s part of the scores file ``base`` lives: ``base`` itself for
+    a one-shard pool, else ``<base without .npy>/shard-NNNN.npy``."""
+    if len(layout.stores) == 1 and not layout.shard_rows:
+        return base
+    return base.with_suffix("") / f"{shard_name(shard)}.npy"
+
+
+def save_array(path: Path, array: Any) -> None:
+    """``np.save`` written aside, then moved into place (a reader never sees half a file)."""
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    aside = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(aside, "wb") as handle:
+        np.save(handle, array)
+    os.replace(aside, path)
+
+
+def is_sharded(pool: Pool) -> bool:
+    """True when the pool is stored as several shards (``store/shards.json``)."""
+    return ShardedPool.is_sharded(store_dir(pool))

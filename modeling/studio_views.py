@@ -128,6 +128,9 @@ class MetricsView(APIView):
         pool_id = query_int(request, "pool")
         pools = Pool.objects.filter(project_id=concept.project_id, status=PoolStatus.READY)
         pool = pools.filter(pk=pool_id).first() if pool_id is not None else pools.first()
+        if pool is not None and storage.is_sharded(pool):
+            raise Conflict(f"Pool {pool.pk} is stored as shards: its evaluation sample can be drawn, but metrics "
+                           "are computed for one-store pools only, so far.")
         body = evaluation.concept_metrics(concept, pool) if pool else {"zero_shot": None, "models": [],
                                                                        "evaluation": {"batch": None, "size": 0,
                                                                                       "rated": 0}}

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 MARKER = "<!-- fragments: sections below come from docs/*.md -->"
 DOCS = [
-    "expert_loop", "studio", "genmqd", "crowd", "manager", "encoders", "training", "evaluation",
+    "expert_loop", "scale_out", "studio", "genmqd", "crowd", "manager", "encoders", "training", "evaluation",
     "aggregation", "hardening", "benchmarks", "libraries", "limitations",
 ]
 

@@ -2,7 +2,7 @@
 
 A strategy maps the current model's pool probabilities (N,) (and, for some, the pool
 embeddings) to a score per item: higher means "ask this next". :func:`select` takes the
-k best unrated items with ``argpartition`` (O(N), never a full sort of the pool).
+k best unrated items with a partition (O(N), never a full sort of the pool).
 
 Registered strategies (:data:`STRATEGIES`, used by :func:`next_batch`):
 
@@ -68,8 +68,8 @@ def select(scores: np.ndarray, k: int, exclude: np.ndarray | None = None) -> np.
     """Indices (min(k, available),) of the k highest ``scores`` (N,), best first.
 
     ``exclude`` (m,) lists indices never returned (already rated or already chosen).
-    NaN scores count as the lowest score. ``argpartition`` keeps it O(N); only the k
-    winners are sorted. Works on one copy of ``scores`` in their own float precision
+    NaN scores count as the lowest score; equal scores go to the lower index. A
+    partition keeps it O(N); only the k winners are sorted. Works on one copy of ``scores`` in their own float precision
     (float32 scores of a 10M pool: one 40 MB copy).
     """
     key = np.array(scores, dtype=np.result_type(np.asarray(scores).dtype, np.float32))
@@ -81,11 +81,22 @@ def select(scores: np.ndarray, k: int, exclude: np.ndarray | None = None) -> np.
         excluded = np.unique(np.asarray(exclude, dtype=np.int64))
         key[excluded] = -np.inf
         n_excluded = len(excluded)
-    k = min(k, len(key) - n_excluded)
+    return top_k(key, min(k, len(key) - n_excluded))
+
+
+def top_k(key: np.ndarray, k: int) -> np.ndarray:
+    """Indices (k,) of the k highest values of ``key`` (N,), ordered by value, high
+    first, then by index, low first: ties are broken by position, so the k winners of a
+    pool are the k winners of the union of each shard's own k winners (see
+    :mod:`modeling.engine.sharded_active`). O(N): one partition and two comparisons.
+    """
     if k <= 0:
         return np.empty(0, dtype=np.int64)
-    top = np.argpartition(key, len(key) - k)[len(key) - k :]
-    ranked: np.ndarray = top[np.argsort(-key[top], kind="stable")].astype(np.int64)
+    kth = np.partition(key, len(key) - k)[len(key) - k]
+    above = np.flatnonzero(key > kth)
+    ties = np.flatnonzero(key == kth)[: k - len(above)]
+    top = np.concatenate([above, ties])
+    ranked: np.ndarray = top[np.lexsort((top, -key[top]))].astype(np.int64)
     return ranked
 
 
@@ -124,12 +135,18 @@ def _by_margin_mining(ctx: SelectionContext, k: int) -> np.ndarray:
     sub-rounds then walk these two ranked lists. Each list holds k items and the batch
     takes at most k in all, so neither list runs out.
     """
-    ranked = {
-        "margin": select(margin(ctx.probs), k, ctx.rated),
-        "top": select(top_score(ctx.probs), k, ctx.rated),
-    }
-    positives = float(np.sum(ctx.rated_labels == 1))
-    negatives = float(np.sum(ctx.rated_labels == 0))
+    by_margin = select(margin(ctx.probs), k, ctx.rated)
+    by_top = select(top_score(ctx.probs), k, ctx.rated)
+    return mining_walk(by_margin, by_top, lambda rows: ctx.probs[rows], ctx.rated_labels, k)
+
+
+def mining_walk(by_margin: np.ndarray, by_top: np.ndarray, probs_of: Callable[[np.ndarray], np.ndarray],
+                rated_labels: np.ndarray, k: int) -> np.ndarray:
+    """The margin-mining batch (<= k,) from the k best unrated rows by margin and by top
+    score (each best first); ``probs_of(rows)`` gives their probabilities."""
+    ranked = {"margin": by_margin, "top": by_top}
+    positives = float(np.sum(rated_labels == 1))
+    negatives = float(np.sum(rated_labels == 0))
     chosen: list[int] = []
     taken: set[int] = set()
     while len(chosen) < min(k, len(ranked["margin"])):
@@ -138,7 +155,7 @@ def _by_margin_mining(ctx: SelectionContext, k: int) -> np.ndarray:
         picked = [i for i in source.tolist() if i not in taken][:size]
         chosen += picked
         taken.update(picked)
-        expected = float(ctx.probs[picked].sum())
+        expected = float(np.sum(probs_of(np.asarray(picked, dtype=np.int64))))
         positives, negatives = positives + expected, negatives + len(picked) - expected
     return np.asarray(chosen, dtype=np.int64)
 
@@ -147,13 +164,9 @@ def _by_margin_diverse(ctx: SelectionContext, k: int) -> np.ndarray:
     """k-means++ seeding over the most uncertain unrated items' embeddings."""
     if ctx.embeddings is None:
         raise DimensionMismatchError("margin-diverse needs the pool embeddings (N, d)")
+    embeddings = ctx.embeddings
     candidates = select(margin(ctx.probs), DIVERSE_POOL_FACTOR * k, ctx.rated)
-    if len(candidates) <= k:
-        return candidates
-    ordered = np.sort(candidates)  # ascending rows read a memmap forwards
-    vectors = np.asarray(ctx.embeddings[ordered], dtype=np.float32)
-    picked: np.ndarray = ordered[kmeans_pp_seeds(vectors, k, ctx.rng)]
-    return picked
+    return spread(candidates, k, lambda rows: np.asarray(embeddings[rows], dtype=np.float32), ctx.rng)
 
 
 def _by_badge(ctx: SelectionContext, k: int) -> np.ndarray:
@@ -162,16 +175,33 @@ def _by_badge(ctx: SelectionContext, k: int) -> np.ndarray:
     if ctx.represent is None:
         return _by_margin_diverse(ctx, k)
     candidates = select(margin(ctx.probs), DIVERSE_POOL_FACTOR * k, ctx.rated)
+    return spread(candidates, k, gradient_embeddings(ctx.represent, lambda rows: ctx.probs[rows]), ctx.rng)
+
+
+def spread(candidates: np.ndarray, k: int, vectors_of: Callable[[np.ndarray], np.ndarray],
+           rng: np.random.Generator) -> np.ndarray:
+    """k of ``candidates`` (c,) spread out by k-means++ seeding on ``vectors_of(rows)``
+    (ascending rows -> (c, d) float32); all of them when c <= k."""
     if len(candidates) <= k:
         return candidates
-    ordered = np.sort(candidates)
-    hidden = np.asarray(ctx.represent(ordered), dtype=np.float32)
-    if hidden.ndim != 2 or hidden.shape[0] != len(ordered):
-        raise DimensionMismatchError(f"represent returned {hidden.shape} for {len(ordered)} rows")
-    p = np.asarray(ctx.probs[ordered], dtype=np.float32)
-    gradients = hidden * np.minimum(p, 1.0 - p)[:, None]
-    picked: np.ndarray = ordered[kmeans_pp_seeds(gradients, k, ctx.rng)]
+    ordered = np.sort(candidates)  # ascending rows read a memmap forwards
+    picked: np.ndarray = ordered[kmeans_pp_seeds(vectors_of(ordered), k, rng)]
     return picked
+
+
+def gradient_embeddings(represent: Representation, probs_of: Callable[[np.ndarray], np.ndarray],
+                        ) -> Callable[[np.ndarray], np.ndarray]:
+    """Ascending rows -> BADGE's gradient embeddings ``min(p, 1 - p) * h`` (n, h)."""
+
+    def vectors(ordered: np.ndarray) -> np.ndarray:
+        hidden = np.asarray(represent(ordered), dtype=np.float32)
+        if hidden.ndim != 2 or hidden.shape[0] != len(ordered):
+            raise DimensionMismatchError(f"represent returned {hidden.shape} for {len(ordered)} rows")
+        p = np.asarray(probs_of(ordered), dtype=np.float32)
+        out: np.ndarray = hidden * np.minimum(p, 1.0 - p)[:, None]
+        return out
+
+    return vectors
 
 
 def kmeans_pp_seeds(vectors: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:

@@ -98,14 +98,20 @@ def embed_source(
     progress: Progress | None = None,
     cache_dir: Path | None = None,
     dtype: str = "float16",
+    keys: Sequence[str] | None = None,
 ) -> EmbedResult:
     """Embed every image of ``source`` (folder or zip) into an EmbeddingStore at ``out_dir``.
+
+    ``keys``: only these images of the source (one shard of a sharded pool), in source order.
 
     Raises ImageSourceError / EmptyPoolError for a bad source, StoreError when ``out_dir``
     holds another pool's or encoder's store; an exception from the encoder propagates after
     the batches before it were committed (re-run to resume).
     """
     refs = list_images(source)
+    if keys is not None:
+        wanted = set(keys)
+        refs = [ref for ref in refs if ref.key in wanted]
     content = content_hash(source, [ref.key for ref in refs])
     meta = _pool_meta(source, encoder, content, refs, dtype)
     done = _finished(out_dir, meta)

@@ -51,6 +51,13 @@ def expand(
     """
     queries = _phrase_matrix(positive_vectors, negative_vectors, index.dim)
     _, ids = index.search(queries, per_phrase)
+    return finish_expansion(ids, sample, rng, exclude)
+
+
+def finish_expansion(ids: np.ndarray, sample: int, rng: np.random.Generator,
+                     exclude: np.ndarray | None = None) -> ExpansionResult:
+    """Candidates (every phrase's rows ``ids`` (q, per_phrase), -1 = none, unioned, minus
+    ``exclude``) and the seeded sample of them to rate (also the reduce of a sharded search)."""
     found = np.unique(ids[ids >= 0])
     if exclude is not None and len(exclude):
         found = found[~np.isin(found, exclude)]
