@@ -91,7 +91,7 @@ def run_job(job_id: int, observer: Reporter | None = None) -> None:
                 return
         except Exception as exc:  # any failure of the work is reported on the job, never lost
             log.exception("Job %s (%s) failed", job.pk, job.kind)
-            _finish(job, Job.Status.FAILED, error=_describe(exc))
+            _finish(job, Job.Status.FAILED, error=describe_error(exc))
         else:
             _finish(job, Job.Status.SUCCEEDED, result=result or {})
     finally:
@@ -100,7 +100,7 @@ def run_job(job_id: int, observer: Reporter | None = None) -> None:
             connections.close_all()
 
 
-def _describe(exc: Exception) -> str:
+def describe_error(exc: Exception) -> str:
     text = str(exc).strip() or exc.__class__.__name__
     return f"{exc.__class__.__name__}: {text}"[:2000]
 
@@ -113,8 +113,6 @@ def _finish(job: Job, status: str, *, result: dict[str, Any] | None = None, erro
     job.save(update_fields=["status", "finished_at", "error", "result", "done"])
     publish(job.project_id, "job.finished", {**job_event(job), "result": job.result, "error": job.error})
 
-
-describe_error = _describe
 
 
 def fail_job(job: Job, error: str) -> None:

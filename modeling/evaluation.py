@@ -59,16 +59,20 @@ def candidate_rows(concept: Concept, pool: Pool) -> np.ndarray:
     """Pool rows eligible for evaluation: all but those put to the expert for training and
     those sent to a crowd for training (crowd batches other than evaluation ones), so the
     estimate is of how a model does on items no model of the concept was trained on."""
-    n = len(storage.open_store(pool))
+    mask = np.ones(len(storage.open_store(pool)), dtype=bool)
+    mask[excluded_rows(concept, pool)] = False
+    return np.flatnonzero(mask)
+
+
+def excluded_rows(concept: Concept, pool: Pool) -> np.ndarray:
+    """Sorted pool rows kept out of the evaluation sample: those put to the expert for
+    training and those sent to a crowd for training (any layout of the pool)."""
     training = Assignment.objects.filter(batch__concept=concept, batch__kind=BatchKind.EXPERT_RATING,
                                          item__pool=pool, item__row__isnull=False).values_list("item__row", flat=True)
     crowd = (CollectionItem.objects.filter(collection__batch__concept=concept, item__pool=pool,
                                            item__row__isnull=False)
              .exclude(collection__batch__selection=studio.CROWD_EVALUATION).values_list("item__row", flat=True))
-    mask = np.ones(n, dtype=bool)
-    mask[np.fromiter(training, dtype=np.int64)] = False
-    mask[np.fromiter(crowd, dtype=np.int64)] = False
-    return np.flatnonzero(mask)
+    return np.union1d(np.fromiter(training, dtype=np.int64), np.fromiter(crowd, dtype=np.int64))
 
 
 def evaluation_sample(

@@ -214,19 +214,25 @@ def _train_and_score(concept: Concept, pool: Pool, job_row: Job, progress: Repor
     trained = time.perf_counter()
     plan = plan_scoring(model, store.scoring_features())  # the fastest path here, said in the result
     scores = plan.score(store.scoring_features(), progress=lambda d, t: progress(d, t, "Scoring the pool"))
-    version = ModelVersion(concept=concept, pool=pool, number=number, round=max(studio.next_round(concept) - 1, 0),
-                           source=source, config=_jsonable(dataclasses.asdict(config)), label_count=len(labels),
-                           training_labels=card)
-    for path in (storage.model_path(version), storage.scores_path(version)):
-        path.parent.mkdir(parents=True, exist_ok=True)
-    model.save(storage.model_path(version))
-    np.save(storage.scores_path(version), scores)
-    version.file_path = str(storage.model_path(version))
-    version.save()
-    publish(concept.project_id, "metrics.updated", {"concept": concept.pk, "model_version": version.pk})
+    version = save_version(concept, pool, model, number, config, len(labels), card, source)
+    storage.save_array(storage.scores_path(version), scores)
     timings = {"train_seconds": round(trained - started, 3), "score_seconds": round(time.perf_counter() - trained, 3),
                "scoring": plan.describe()}
     return version, timings
+
+
+def save_version(concept: Concept, pool: Pool, model: Any, number: int, config: Any, label_count: int,
+                 card: Any, source: str) -> ModelVersion:
+    """Save a trained model's file and its ModelVersion row, and tell the studio."""
+    version = ModelVersion(concept=concept, pool=pool, number=number, round=max(studio.next_round(concept) - 1, 0),
+                           source=source, config=_jsonable(dataclasses.asdict(config)), label_count=label_count,
+                           training_labels=card)
+    storage.model_path(version).parent.mkdir(parents=True, exist_ok=True)
+    model.save(storage.model_path(version))
+    version.file_path = str(storage.model_path(version))
+    version.save()
+    publish(concept.project_id, "metrics.updated", {"concept": concept.pk, "model_version": version.pk})
+    return version
 
 
 def _previous_scores(concept: Concept, pool: Pool, rows: int) -> np.ndarray:

@@ -36,7 +36,7 @@ from modeling.engine.images import list_images
 from modeling.engine.index import VectorIndex, build_index
 from modeling.engine.sharded_active import ShardCandidates, reduce_batch, shard_candidates
 from modeling.engine.sharded_expansion import finish_expansion, merge_neighbours, shard_neighbours
-from modeling.engine.shards import ShardedPool, merge_top, plan_shards, shard_name
+from modeling.engine.shards import ShardedPool, merge_top, plan_shards, shard_index_file, shard_name
 from modeling.engine.trainer import TrainedModel, plan_scoring
 from modeling.models import ModelVersion
 
@@ -82,7 +82,7 @@ def _embed_shard(job: Job, shard: dict[str, Any], ctx: dict[str, Any], progress:
     if ctx["int8"]:
         store.add_int8("features")
     index = build_index(store.vectors)
-    storage.save_index(pool, index, ShardedPool(storage.store_dir(pool), 0, ()).index_path(shard["shard"]))
+    storage.save_index(pool, index, shard_index_file(storage.store_dir(pool), shard["shard"]))
     return {"rows": len(store), "skipped": [f"{key}: {reason}" for key, reason in result.skipped[:20]],
             "skipped_count": len(result.skipped)}
 
@@ -135,11 +135,8 @@ def train_on_shards(concept: Any, pool: Pool, job_row: Job, progress: Reporter, 
                     number: int, config: Any, source: str) -> tuple[ModelVersion, dict[str, Any]]:
     """Train the next model on a sharded pool. The labelled rows are gathered from their
     shards; the pool is scored later, shard by shard, by the AL round's map step."""
-    import dataclasses
-
-    from jobs.events import publish
     from modeling.engine.trainer import train
-    from modeling.job_functions import _jsonable
+    from modeling.job_functions import save_version
 
     rows, labels, weights, card = labelled
     layout = storage.open_pool(pool)
@@ -150,14 +147,7 @@ def train_on_shards(concept: Any, pool: Pool, job_row: Job, progress: Reporter, 
     model = train(layout.gather("features", rows), labels, pool_features, config,
                   progress=lambda d, t: progress(d, t, f"Training model v{number}"),
                   exclude=np.flatnonzero(np.isin(sample, rows)), weights=None if source == "expert" else weights)
-    version = ModelVersion(concept=concept, pool=pool, number=number, round=max(studio.next_round(concept) - 1, 0),
-                           source=source, config=_jsonable(dataclasses.asdict(config)), label_count=len(labels),
-                           training_labels=card)
-    storage.model_path(version).parent.mkdir(parents=True, exist_ok=True)
-    model.save(storage.model_path(version))
-    version.file_path = str(storage.model_path(version))
-    version.save()
-    publish(concept.project_id, "metrics.updated", {"concept": concept.pk, "model_version": version.pk})
+    version = save_version(concept, pool, model, number, config, len(labels), card, source)
     return version, {"train_seconds": round(time.perf_counter() - started, 3), "random_negatives_from": len(sample)}
 
 
@@ -271,19 +261,16 @@ def _expand_batch(job: Job, results: list[dict[str, Any]], ctx: dict[str, Any], 
 
 def evaluation_step(concept: Any, pool: Pool, k: int) -> MapStep:
     """Per shard: every model's and zero-shot's strata over the shard's candidate rows
-    (all but the rows put to the expert for training), and their lowest hashes."""
-    from labeling.choices import BatchKind
-    from labeling.models import Assignment
+    (the unsharded sample's rule: ``evaluation.excluded_rows``), and their lowest hashes."""
     from modeling.engine.zero_shot import concept_vector
+    from modeling.evaluation import excluded_rows
 
     encoder = storage.encoder_for(pool.encoder)
     positives = encoder.encode_texts(concept.all_positive_phrases)
     negatives = encoder.encode_texts(concept.negative_phrases) if concept.negative_phrases else None
-    training = Assignment.objects.filter(batch__concept=concept, batch__kind=BatchKind.EXPERT_RATING,
-                                         item__pool=pool, item__row__isnull=False).values_list("item__row", flat=True)
     versions = {f"v{v.number}": v.pk for v in ModelVersion.objects.filter(concept=concept, pool=pool).order_by("number")}
     return MapStep("evaluation.strata", _shards(storage.open_pool(pool)), "evaluation.batch",
-                   {"pool": pool.pk, "concept": concept.pk, "k": k, "training": sorted({int(r) for r in training}),
+                   {"pool": pool.pk, "concept": concept.pk, "k": k, "training": excluded_rows(concept, pool).tolist(),
                     "versions": versions, "phrase": concept_vector(positives, negatives).tolist()})
 
 

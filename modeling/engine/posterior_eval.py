@@ -48,6 +48,7 @@ from modeling.engine.sampler import (
     _ratio_estimate,
     _single_class,
     _stratified_boot_counts,
+    ranking_from_bootstrap,
     stratum_weights,
     unseen_class_rate,
 )
@@ -207,10 +208,4 @@ def _posterior_ranking(rows: PosteriorRows, hard: IntArray, single: NDArray[np.b
     draws = np.concatenate([counts, other], axis=1).astype(np.float64)
     if not label_noise:  # the replicate's weights are the expected counts of its draws
         draws = np.concatenate([counts * p_hard, counts * (1.0 - p_hard) + other], axis=1)
-    boot = metric_rows(y, s, 0.5, draws * w)
-    out: dict[str, Estimate] = {}
-    for name in ("auc_pr", "auc_roc"):
-        reps = boot[name][np.isfinite(boot[name])]
-        se = float(np.std(reps, ddof=1)) if reps.size > 1 else float("nan")
-        out[name] = Estimate.normal(float(point[name][0]), se)
-    return out
+    return ranking_from_bootstrap(point, metric_rows(y, s, 0.5, draws * w))

@@ -308,7 +308,12 @@ def _ranking_estimates(
         counts = np.concatenate([counts, moved], axis=1)
         w, y, s = (np.concatenate([a, a[twins]]) for a in (w, y, s))
         y[-twins.size :] = 1 - y[-twins.size :]
-    boot = metric_rows(y, s, 0.5, counts * w)
+    return ranking_from_bootstrap(point, metric_rows(y, s, 0.5, counts * w))
+
+
+def ranking_from_bootstrap(point: dict[str, FloatArray], boot: dict[str, FloatArray]) -> dict[str, Estimate]:
+    """AUC-PR / AUC-ROC estimates: the point value, with the standard deviation of the
+    finite bootstrap replicates as the standard error."""
     out: dict[str, Estimate] = {}
     for name in ("auc_pr", "auc_roc"):
         reps = boot[name][np.isfinite(boot[name])]

@@ -48,6 +48,11 @@ def shard_name(i: int) -> str:
     return f"shard-{i:04d}"
 
 
+def shard_index_file(path: Path, i: int) -> Path:
+    """Where shard ``i``'s index is saved in the pool directory ``path`` (beside its store)."""
+    return Path(path) / f"{shard_name(i)}.faiss"
+
+
 @dataclass(frozen=True, eq=False)
 class ShardedPool:
     """The shards of one pool, in row order. ``shard_rows`` is 0 for a one-shard pool."""
@@ -112,7 +117,7 @@ class ShardedPool:
 
     def index_path(self, i: int) -> Path:
         """Where shard ``i``'s index is saved (beside its store)."""
-        return self.path / f"{shard_name(i)}.faiss"
+        return shard_index_file(self.path, i)
 
     def locate(self, rows: np.ndarray) -> list[tuple[int, np.ndarray, np.ndarray]]:
         """``[(shard, local rows, positions in rows), ...]`` for pool ``rows`` (n,)."""

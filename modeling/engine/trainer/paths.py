@@ -83,15 +83,10 @@ def available() -> list[str]:
 class _Fp32:
     def __init__(self, layers: Layers, chunk_rows: int) -> None:
         self.layers = layers
-        self.buffer: torch.Tensor | None = None
-        self.chunk_rows = chunk_rows
+        self.buffers = _Buffers(chunk_rows)
 
     def __call__(self, chunk: Chunk) -> torch.Tensor:
-        n, d = chunk.rows.shape
-        if self.buffer is None or self.buffer.shape[0] < n or self.buffer.shape[1] != d:
-            self.buffer = torch.empty((max(n, self.chunk_rows), d), dtype=torch.float32)
-        x = self.buffer[:n]
-        x.copy_(chunk.rows)
+        x = self.buffers.get("rows", tuple(chunk.rows.shape), torch.float32).copy_(chunk.rows)
         (w_in, b_in), *rest = self.layers
         if chunk.scales is None:
             h = torch.addmm(b_in, x, w_in.T)
