@@ -63,9 +63,11 @@ class Lease:
 
 
 def is_worker_of(user: Any, batch: Batch) -> bool:
-    if not Membership.objects.filter(project_id=batch.concept.project_id, user=user, role=Role.WORKER).exists():
-        return False
-    return batch.cohort_id is None or batch.cohort.workers.filter(pk=user.pk).exists()
+    """A worker of the batch's project, and of its cohort if it has one (one query)."""
+    membership = Membership.objects.filter(project_id=batch.concept.project_id, user=user, role=Role.WORKER)
+    if batch.cohort_id is not None:
+        membership = membership.filter(user__cohorts=batch.cohort_id)
+    return membership.exists()
 
 
 def next_tasks(worker: Any, batch: Batch, hold: int = MAX_HELD) -> Lease:
@@ -140,12 +142,13 @@ def _lease_state(skill: WorkerSkill, collection: Collection, golds: int, held: l
 
 
 def _lease(worker: Any, batch: Batch, item: CollectionItem, now: Any, seconds: int, position: int) -> Assignment:
-    expires = now + timedelta(seconds=seconds)
-    assignment, created = Assignment.objects.get_or_create(
-        batch=batch, item_id=item.item_id, assignee=worker, defaults={"position": position, "expires_at": expires})
-    if not created:  # a lease this worker let expire, given again (cannot happen through _pick)
-        Assignment.objects.filter(pk=assignment.pk).update(expires_at=expires)
-    return Assignment.objects.select_related("item", "assignee", "batch__template").get(pk=assignment.pk)
+    """A new lease: one INSERT. ``_pick`` never offers an item the worker was given
+    before, and the worker's skill row is locked, so no lease of theirs on it can exist
+    or appear meanwhile (the unique constraint would refuse it all the same). The row
+    carries its item, worker and batch (template loaded), so answering "next" needs no
+    further query."""
+    return Assignment.objects.create(batch=batch, item=item.item, assignee=worker, position=position,
+                                     expires_at=now + timedelta(seconds=seconds))
 
 
 def _pick(worker: Any, batch: Batch, collection: Collection, skill: WorkerSkill, given: int,
@@ -182,7 +185,7 @@ def _pick_gold(worker: Any, batch: Batch, collection: Collection) -> CollectionI
     if not pool:
         return None
     chosen = random.Random(f"{collection.seed}:{worker.pk}:gold:{len(pool)}").choice(pool)
-    return CollectionItem.objects.get(pk=chosen)
+    return CollectionItem.objects.select_related("item").get(pk=chosen)
 
 
 def active_leases(batch_id: int, now: Any) -> QuerySet[Assignment]:
@@ -222,7 +225,7 @@ def _work_queues(worker: Any, batch: Batch, collection: Collection, now: Any) ->
     base = (collection.items.filter(is_gold=False, status=CollectionItem.Status.OPEN, n_answers__lt=collection.kappa)
             .exclude(Exists(_seen_items(worker, batch))).exclude(item__flagged_broken=True)
             .annotate(leased=Coalesce(Subquery(leases, output_field=IntegerField()), Value(0)))
-            .filter(leased__lt=_wanted(collection)))
+            .filter(leased__lt=_wanted(collection)).select_related("item"))
     fresh = base.filter(n_answers=0).order_by("position")
     started = base.filter(n_answers__gt=0)
     if collection.policy == Policy.UNCERTAINTY:  # every item once, then the most uncertain
@@ -246,10 +249,11 @@ def _pick_work(worker: Any, batch: Batch, collection: Collection, now: Any) -> C
 
 
 def _has_room(item: CollectionItem, collection: Collection, now: Any) -> bool:
-    """Re-counted under the item's lock: answers plus active leases below what it wants."""
-    fresh = CollectionItem.objects.get(pk=item.pk)
-    if fresh.status != CollectionItem.Status.OPEN or fresh.n_answers >= collection.kappa:
-        return False
-    leases = active_leases(collection.batch_id, now).filter(item_id=item.item_id).count()
-    wanted = min(collection.kappa - fresh.n_answers, max(collection.overlap - fresh.n_answers, 1))
-    return leases < wanted
+    """Re-counted under the item's lock, in one fresh statement (it sees every committed
+    answer and lease): answers plus active leases below what it wants."""
+    leases = (active_leases(collection.batch_id, now).filter(item_id=OuterRef("item_id"))
+              .order_by().values("item_id").annotate(n=Count("pk")).values("n"))
+    return CollectionItem.objects.filter(
+        pk=item.pk, status=CollectionItem.Status.OPEN, n_answers__lt=collection.kappa,
+    ).annotate(leased=Coalesce(Subquery(leases, output_field=IntegerField()), Value(0))).filter(
+        leased__lt=_wanted(collection)).exists()

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef, Subquery
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -45,6 +45,7 @@ def on_answer(sender: Any, answer: Answer, assignment: Assignment, **_: Any) -> 
     collection = Collection.objects.filter(batch_id=assignment.batch_id).first()
     if collection is None:
         return
+    collection.batch = assignment.batch  # loaded with its concept by submit_answer: no query for either
     rows = CollectionItem.objects.select_related("item")
     locked = rows.select_for_update(of=("self",)) if connection.vendor == "postgresql" else rows.select_for_update()
     item = locked.filter(collection=collection, item_id=assignment.item_id).first()
@@ -89,11 +90,14 @@ def _count_spent(collection: Collection) -> None:
         raise Conflict("This batch's budget is spent (your lease had expired).")
 
 
-def _answers_of(collection: Collection, item: CollectionItem) -> list[tuple[int, int, str]]:
-    """(answer id, worker id, value) of the item's live answers in this batch, oldest first."""
+def _answers_of(collection: Collection, item: CollectionItem) -> list[tuple[int, int, str, float | None]]:
+    """(answer id, worker id, value, the worker's accuracy on the concept or None when
+    unassessed) of the item's live answers in this batch, oldest first: one query."""
+    accuracy = WorkerSkill.objects.filter(concept_id=collection.batch.concept_id, worker_id=OuterRef("worker_id"))
     return list(Answer.objects.filter(assignment__batch_id=collection.batch_id, assignment__item_id=item.item_id,
                                       retracted_at__isnull=True).order_by("id")
-                .values_list("id", "worker_id", "value"))
+                .annotate(accuracy=Subquery(accuracy.values("accuracy")[:1]))
+                .values_list("id", "worker_id", "value", "accuracy"))
 
 
 def anyone_left(collection: Collection, item: CollectionItem, now: Any) -> bool:
@@ -110,15 +114,17 @@ def anyone_left(collection: Collection, item: CollectionItem, now: Any) -> bool:
                                          status__in=(WorkerSkill.Status.FAILED, WorkerSkill.Status.PAUSED))
     fresh = people.exclude(pk__in=given.values("assignee_id")).exclude(pk__in=blocked.values("worker_id"))
     pending = given.filter(batch_id=batch.pk, status=AssignmentStatus.OPEN, expires_at__gt=now)
-    return pending.exists() or fresh.exists()
+    # One statement for both: SELECT EXISTS(pending) OR EXISTS(fresh).
+    return CollectionItem.objects.filter(pk=item.pk).filter(Exists(pending) | Exists(fresh)).exists()
 
 
 def step(collection: Collection, item: CollectionItem) -> CollectionItem:
     """Aggregate the (locked) item's answers; finish it and write its label when done."""
     batch = collection.batch
-    answers = _answers_of(collection, item)
+    rows = _answers_of(collection, item)
+    answers = [(a, w, v) for a, w, v, _ in rows]
     votes = [(a, w, v) for a, w, v in answers if v in (AnswerValue.YES, AnswerValue.NO)]
-    accuracy = skills.accuracies(batch.concept_id, sorted({w for _, w, _ in answers}), batch.cohort_id)
+    accuracy = skills.with_priors({w: acc for _, w, _, acc in rows}, batch.concept_id, batch.cohort_id)
     labels = np.array([YES if v == AnswerValue.YES else NO for _, _, v in votes], dtype=np.int64)
     acc = np.array([accuracy[w] for _, w, _ in votes], dtype=np.float64)
     tau = collection.tau if collection.policy == Policy.THRESHOLD else float("inf")

@@ -105,13 +105,16 @@ def settle_onboarding(skill: WorkerSkill, collection: Collection, golds_availabl
 
 def accuracies(concept_id: int, worker_ids: list[int], cohort_id: int | None) -> dict[int, float]:
     """The accuracy aggregation uses for each worker (the cohort prior for the unassessed)."""
-    known = dict(WorkerSkill.objects.filter(concept_id=concept_id, worker_id__in=worker_ids)
+    known: dict[int, float | None] = {w: None for w in worker_ids}
+    known.update(WorkerSkill.objects.filter(concept_id=concept_id, worker_id__in=worker_ids)
                  .values_list("worker_id", "accuracy"))
-    missing = [w for w in worker_ids if w not in known]
-    if missing:
-        prior = cohort_prior(concept_id, cohort_id)
-        known.update({w: prior for w in missing})
-    return known
+    return with_priors(known, concept_id, cohort_id)
+
+
+def with_priors(known: dict[int, float | None], concept_id: int, cohort_id: int | None) -> dict[int, float]:
+    """Accuracies by worker, None (no skill row yet) replaced by the cohort prior."""
+    prior = cohort_prior(concept_id, cohort_id) if any(a is None for a in known.values()) else UNASSESSED_PRIOR
+    return {w: prior if a is None else float(a) for w, a in known.items()}
 
 
 def set_paused(skill: WorkerSkill, paused: bool) -> WorkerSkill:

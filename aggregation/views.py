@@ -42,7 +42,8 @@ class NextTaskView(APIView):
     def post(self, request: Request) -> Response:
         data = NextInput(data=request.data)
         data.is_valid(raise_exception=True)
-        batch = Batch.objects.select_related("concept", "cohort").filter(pk=data.validated_data["batch"]).first()
+        batch = (Batch.objects.select_related("concept", "cohort", "collection", "template")
+                 .filter(pk=data.validated_data["batch"]).first())
         if batch is None:
             raise NotFound()
         try:

@@ -272,23 +272,54 @@ async def measured(url: str, tokens: list[str], batch: int, truth: dict[int, boo
             "_acknowledged": stats.acknowledged}
 
 
-def start_server(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
-    out = log.open("wb")
-    server = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                               "config.asgi:application"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    import urllib.request
+class Servers:
+    """``processes`` daphne processes accepting on one listening socket (each adopts the
+    same file descriptor, as under systemd socket activation; the kernel hands each new
+    connection to one of them): one address, the load spread with no balancer between."""
 
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"the server exited:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
-                if response.status == 200:
-                    return server
-        except OSError:
+    def __init__(self, env: dict[str, str], processes: int, log_dir: Path) -> None:
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1024)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        fd = self.listener.fileno()
+        self.logs = [log_dir / f"server-{processes}-{i}.log" for i in range(processes)]
+        self.procs = [subprocess.Popen([sys.executable, "-m", "daphne", "--fd", str(fd), "config.asgi:application"],
+                                       cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                                       pass_fds=(fd,)) for log in self.logs]
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        import urllib.request
+
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            for proc, log in zip(self.procs, self.logs, strict=True):
+                if proc.poll() is not None:
+                    self.stop()
+                    raise SystemExit(f"a server process exited:\n{log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=5) as response:
+                    healthy = response.status == 200
+            except OSError:
+                healthy = False
+            if healthy and all(b"Configuring endpoint" in log.read_bytes() for log in self.logs):
+                time.sleep(2.0)  # every process has adopted the socket and loaded the app
+                return
             time.sleep(0.3)
-    raise SystemExit("the server did not start in 120 s")
+        self.stop()
+        raise SystemExit("the servers did not start in 120 s")
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.listener.close()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -297,54 +328,70 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=200, help="Human-paced workers (default 200).")
     parser.add_argument("--seconds", type=float, default=60.0, help="Length of each run (default 60 s).")
     parser.add_argument("--ceiling-steps", default="8,16,32,64", help="Workers per step of the ceiling run.")
+    parser.add_argument("--processes", default="1,2",
+                        help="Server process counts to measure side by side, each on one shared socket "
+                             "(default 1,2).")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     configured = os.environ.get("DATABASE_URL", "")
     if not configured.startswith("postgres"):
         raise SystemExit("Part (b) needs PostgreSQL: set DATABASE_URL=postgres://... (for a throwaway server: "
                          "source scripts/services.sh && services_start, then use $SERVICES_DATABASE_URL).")
-    steps = [int(s) for s in args.ceiling_steps.split(",") if s]
+    try:
+        steps = [int(s) for s in args.ceiling_steps.split(",") if s]
+        counts = [int(s) for s in args.processes.split(",") if s]
+    except ValueError:
+        raise SystemExit("--ceiling-steps and --processes take comma-separated whole numbers") from None
+    if not counts or min(counts) < 1 or (steps and min(steps) < 1) or args.workers < 1:
+        raise SystemExit("process counts and worker counts must be at least 1")
     scratch = Path(tempfile.mkdtemp(prefix="crowd-load-"))
     database_url, drop = own_database(configured)
     try:
         env = server_env(database_url, scratch)
         world = seed(env, max([args.workers, *steps]))
-        port = free_port()
-        server = start_server(env, port, scratch / "server.log")
-        url = f"http://127.0.0.1:{port}"
-        try:
-            load_before = os.getloadavg()[0]
-            floor = asyncio.run(floor_ms(url))
-            runs = [("human pace", asyncio.run(measured(url, world["tokens"][:args.workers], world["batch"],
-                                                         world["truth"], True, args.seconds, database_url)))]
-            for count in steps:
-                runs.append(("as fast as possible", asyncio.run(measured(
-                    url, world["tokens"][:count], world["batch"], world["truth"], False, args.seconds / 2,
-                    database_url))))
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+        load_before = os.getloadavg()[0]
+        runs: list[tuple[str, dict[str, Any]]] = []
+        floors: dict[int, float] = {}
+        for processes in counts:
+            servers = Servers(env, processes, scratch)
+            try:
+                floors[processes] = asyncio.run(floor_ms(servers.url))
+                plan = [("human pace", args.workers, True, args.seconds)]
+                plan += [("as fast as possible", count, False, args.seconds / 2) for count in steps]
+                for name, count, think, seconds in plan:
+                    result = asyncio.run(measured(servers.url, world["tokens"][:count], world["batch"],
+                                                  world["truth"], think, seconds, database_url))
+                    runs.append((name, {"processes": processes, **result}))
+            finally:
+                servers.stop()
         load_after = os.getloadavg()[0]
         stored, doubled = stored_client_ids(database_url)
         acknowledged = {cid for _, run in runs for cid in run.pop("_acknowledged")}
         lost = len(acknowledged - stored)
-        rows = [[name, r["workers"], f"{r['answers_per_second']:.1f}", f"{r['next_p50']:.1f}", f"{r['next_p95']:.1f}",
-                 f"{r['answer_p50']:.1f}", f"{r['answer_p95']:.1f}", f"{r['next_client_p95']:.0f} / "
-                 f"{r['answer_client_p95']:.0f}", r["server_errors"], r["max_connections"]] for name, r in runs]
+        rows = [[name, r["processes"], r["workers"], f"{r['answers_per_second']:.1f}", f"{r['next_p50']:.1f}",
+                 f"{r['next_p95']:.1f}", f"{r['answer_p50']:.1f}", f"{r['answer_p95']:.1f}",
+                 f"{r['next_client_p95']:.0f} / {r['answer_client_p95']:.0f}", r["server_errors"],
+                 r["max_connections"]] for name, r in runs]
         redis = "Redis channel layer" if os.environ.get("REDIS_URL") else "in-memory channel layer"
-        print_table(f"(b) crowd load over HTTP: one daphne process, PostgreSQL, {redis}, {cpu_name()} (server, "
-                    f"PostgreSQL and clients share it); server time from Server-Timing, ms; load average "
+        print_table(f"(b) crowd load over HTTP: daphne processes on one socket, PostgreSQL, {redis}, {cpu_name()} "
+                    f"(servers, PostgreSQL and clients share it); server time from Server-Timing, ms; load average "
                     f"{load_before:.1f} before, {load_after:.1f} after",
-                    ["run", "workers", "answers/s", "next p50", "next p95", "answer p50", "answer p95",
+                    ["run", "processes", "workers", "answers/s", "next p50", "next p95", "answer p50", "answer p95",
                      "client p95 next / answer", "5xx", "max DB connections"], rows)
-        print(f"\nFloor (median server time of GET /healthz, one client, same server): {floor:.2f} ms. "
-              "p95 / floor: " + "; ".join(f"{name} x{r['workers']}: next {r['next_p95'] / floor:.0f}x, "
-                                          f"answer {r['answer_p95'] / floor:.0f}x" for name, r in runs))
+        print("\nFloor (median server time of GET /healthz, one client): "
+              + ", ".join(f"{p} process(es) {f:.2f} ms" for p, f in floors.items()) + ". p95 / floor: "
+              + "; ".join(f"{name} x{r['workers']} on {r['processes']}: next {r['next_p95'] / floors[r['processes']]:.0f}x, "
+                          f"answer {r['answer_p95'] / floors[r['processes']]:.0f}x" for name, r in runs))
+        best = {p: max(r["answers_per_second"] for _, r in runs if r["processes"] == p) for p in counts}
+        if len(counts) > 1:
+            base = best[counts[0]]
+            print("Ceiling (most answers/s of any run): " + ", ".join(
+                f"{p} process(es) {a:.1f} ({a / base:.2f}x of {counts[0]})" for p, a in best.items()))
         print(f"\nAfter all runs: {len(acknowledged)} answers acknowledged, {lost} lost, {doubled} doubled "
               f"(client ids stored twice), {sum(r['unacknowledged'] for _, r in runs)} never acknowledged.")
         if args.json:
             emit_json({"runs": [{"run": n, **r} for n, r in runs], "lost": lost, "doubled": doubled,
-                       "cpu": cpu_name(), "floor_ms": floor, "load": [load_before, load_after]})
+                       "cpu": cpu_name(), "floor_ms": floors, "load": [load_before, load_after]})
     finally:
         drop()
 

@@ -35,9 +35,6 @@ def submit_answer(
     (``created`` False); reusing it for different content, or answering an assignment
     that already has a live answer, raises ``Conflict`` (HTTP 409). Nothing is overwritten.
     """
-    replay = _replayed(worker, client_id, assignment, value)
-    if replay is not None:
-        return replay, False
     try:
         with transaction.atomic():
             # Only the assignment's row (of=self): locking the joined batch row too would
@@ -45,9 +42,10 @@ def submit_answer(
             # (its foreign key takes a KEY SHARE lock on the batch) under the crowd's load.
             locked = Assignment.objects.select_for_update(of=("self",)).select_related("batch__concept") \
                 .get(pk=assignment.pk)
-            # Concurrent replays all pass the check above, then queue on the lock: the
-            # first stores the answer, and each one after it must find that answer here
-            # (not an answered assignment, which would be a 409).
+            # A replay (the same client id again, e.g. a retry after a lost response) finds
+            # the stored answer here; concurrent replays queue on the lock, the first
+            # stores the answer and each one after it finds it (not a 409). Checked only
+            # under the lock: one query per answer, not two.
             replay = _replayed(worker, client_id, assignment, value)
             if replay is not None:
                 return replay, False

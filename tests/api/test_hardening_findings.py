@@ -257,8 +257,9 @@ def test_it_answers_a_foreign_project_like_a_missing_one(api: Any, world: World,
 
 # --- 4. a replay finds the stored answer, even when it raced the first submission -------
 def test_it_returns_the_answer_stored_by_a_concurrent_replay(world: World, monkeypatch: Any) -> None:
-    """Both requests passed the first check before either stored anything; the second got
-    the lock after the first committed. It must return that answer, not a 409."""
+    """A replay is looked up only under the assignment's lock: a replay that raced the
+    first submission queues on that lock and, once the first committed, finds its answer
+    there (not a 409, not a second answer). One lookup per submission, not two."""
     from labeling import services
 
     client_id = uuid.uuid4()
@@ -267,14 +268,15 @@ def test_it_returns_the_answer_stored_by_a_concurrent_replay(world: World, monke
     real = services._replayed
     calls = []
 
-    def blind_first_check(*args: Any) -> Any:
+    def counted(*args: Any) -> Any:
         calls.append(args)
-        return None if len(calls) == 1 else real(*args)  # the check before the lock saw nothing yet
+        return real(*args)
 
-    monkeypatch.setattr(services, "_replayed", blind_first_check)
+    monkeypatch.setattr(services, "_replayed", counted)
     again, created_again = services.submit_answer(worker=world.bob, assignment=world.bob_assignment, value="yes",
                                                   client_id=client_id, seconds=1.0)
     assert created and not created_again and again.pk == first.pk
+    assert len(calls) == 1  # the check under the lock, which a queued replay reaches after the commit
     assert Answer.objects.filter(worker=world.bob).count() == 1
 
 
