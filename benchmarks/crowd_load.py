@@ -304,12 +304,17 @@ class Servers:
                     healthy = response.status == 200
             except OSError:
                 healthy = False
-            if healthy and all(b"Configuring endpoint" in log.read_bytes() for log in self.logs):
-                time.sleep(2.0)  # every process has adopted the socket and loaded the app
-                return
+            if healthy:
+                time.sleep(3.0)  # the other processes adopt the socket and load the app too
+                if all(proc.poll() is None for proc in self.procs):
+                    return
             time.sleep(0.3)
         self.stop()
         raise SystemExit("the servers did not start in 120 s")
+
+    def answers_served(self) -> list[int]:
+        """Answers each process served (its access log): the load was spread, or not."""
+        return [log.read_bytes().count(b'"POST /api/answers/') for log in self.logs]
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -352,6 +357,7 @@ def main(argv: list[str] | None = None) -> None:
         load_before = os.getloadavg()[0]
         runs: list[tuple[str, dict[str, Any]]] = []
         floors: dict[int, float] = {}
+        spread: dict[int, list[int]] = {}
         for processes in counts:
             servers = Servers(env, processes, scratch)
             try:
@@ -364,6 +370,7 @@ def main(argv: list[str] | None = None) -> None:
                     runs.append((name, {"processes": processes, **result}))
             finally:
                 servers.stop()
+            spread[processes] = servers.answers_served()
         load_after = os.getloadavg()[0]
         stored, doubled = stored_client_ids(database_url)
         acknowledged = {cid for _, run in runs for cid in run.pop("_acknowledged")}
@@ -387,6 +394,8 @@ def main(argv: list[str] | None = None) -> None:
             base = best[counts[0]]
             print("Ceiling (most answers/s of any run): " + ", ".join(
                 f"{p} process(es) {a:.1f} ({a / base:.2f}x of {counts[0]})" for p, a in best.items()))
+        print("Answers served by each process: " + "; ".join(
+            f"{p} process(es): {' / '.join(str(n) for n in served)}" for p, served in spread.items()))
         print(f"\nAfter all runs: {len(acknowledged)} answers acknowledged, {lost} lost, {doubled} doubled "
               f"(client ids stored twice), {sum(r['unacknowledged'] for _, r in runs)} never acknowledged.")
         if args.json:
