@@ -65,7 +65,8 @@ class Stream:
     name: str
     events: list[dict[str, Any]] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
-    closed: str = ""
+    closed: str = ""  # set when the server closed it before the test did
+    closing: bool = False
 
 
 @dataclass
@@ -116,7 +117,8 @@ async def listen(session: Any, url: str, path: str, cookie: str, stream: Stream)
             if message.type.name == "TEXT":
                 stream.events.append(json.loads(message.data))
                 stream.changed.set()
-        stream.closed = f"closed ({ws.close_code})"
+        if not stream.closing:
+            stream.closed = f"closed by the server ({ws.close_code})"
         stream.changed.set()
 
     return ws, asyncio.create_task(read())
@@ -223,6 +225,8 @@ async def crowd_run(servers: list[Server], world: dict[str, Any]) -> tuple[Run, 
                 await until(stream, lambda events, k=kind: any(e.get("event") == k and e.get("batch") == last
                                                                for e in events), STREAM_SECONDS)
         finally:
+            for stream in streams.values():
+                stream.closing = True
             for ws, reader in sockets:
                 await ws.close()
                 reader.cancel()
@@ -267,6 +271,7 @@ def test_two_web_processes_share_events_and_leases(tmp_path: Path, database: str
 
     # Both processes served, nothing failed, nothing was refused.
     assert all(status < 500 and status != 0 for _, status in run.statuses), report
+    assert not report["closed"], report
     assert {status for (kind, status) in run.statuses if kind in ("answer", "replay")} == {201}, report
     assert {status for (kind, status) in run.statuses if kind == "next"} == {200}, report
     assert not run.replay_mismatches, run.replay_mismatches[:3]
