@@ -57,6 +57,12 @@ def on_answer(sender: Any, answer: Answer, assignment: Assignment, **_: Any) -> 
     _refuse_if_full(collection, item)
     step(collection, item)
     _count_spent(collection)
+    if item.status == CollectionItem.Status.DONE:
+        # After the collection row's lock (_count_spent): an answer finishing another item
+        # at the same time has committed by now, so the last one to commit sees no item
+        # left open and finishes the batch (checked before the lock, both saw the other
+        # item open and neither finished it).
+        _after_done(collection, item)
 
 
 @receiver(answer_retracted, dispatch_uid="aggregation.live.on_retract")
@@ -119,7 +125,8 @@ def anyone_left(collection: Collection, item: CollectionItem, now: Any) -> bool:
 
 
 def step(collection: Collection, item: CollectionItem) -> CollectionItem:
-    """Aggregate the (locked) item's answers; finish it and write its label when done."""
+    """Aggregate the (locked) item's answers; finish it and write its label when done
+    (the caller then runs ``_after_done``: the batch may be finished, the event is sent)."""
     batch = collection.batch
     rows = _answers_of(collection, item)
     answers = [(a, w, v) for a, w, v, _ in rows]
@@ -147,9 +154,7 @@ def step(collection: Collection, item: CollectionItem) -> CollectionItem:
         inputs = [{"answer": a, "worker": w, "value": v, "accuracy": round(accuracy[w], 6)} for a, w, v in answers]
         write_decision(collection, item, collection.method, decided.posterior[YES] if votes else None,
                        decided.label == YES, len(answers), reason if done else "open", inputs)
-    if done:
-        _after_done(collection, item)
-    else:
+    if not done:
         announce_work(batch)  # it wants another worker
     return item
 

@@ -86,41 +86,11 @@ def server_env(database_url: str, scratch: Path) -> dict[str, str]:
 
 def seed(env: dict[str, str], workers: int) -> dict[str, Any]:
     """Migrate and make the project, cohort, workers with tokens, gold and the crowd batch
-    (in a subprocess with the server's settings); returns ids and tokens."""
-    script = f"""
-import json, django
-django.setup()
-from django.core.management import call_command
-call_command("migrate", interactive=False, verbosity=0)
-from aggregation.collection import CrowdSettings, create_crowd_batch
-from aggregation.headless import enlist
-from labeling.choices import LabelSource, Role
-from labeling.models import Cohort, Concept, Item, Label, Membership, Pool, Project
-from labeling.services import build_assessment_set
-from rest_framework.authtoken.models import Token
-from django.contrib.auth import get_user_model
-expert = get_user_model().objects.create_user("expert")
-project = Project.objects.create(name="load", created_by=expert)
-Membership.objects.create(project=project, user=expert, role=Role.EXPERT)
-pool = Pool.objects.create(project=project, name="synthetic", status="ready")
-items = Item.objects.bulk_create([Item(pool=pool, key=f"{{'yes' if i % 2 else 'no'}}/{{i}}", row=i)
-                                  for i in range({ITEMS + GOLDS})], batch_size=5000)
-concept = Concept.objects.create(project=project, owner=expert, name="thing")
-golds = items[{ITEMS}:]
-Label.objects.bulk_create([Label(item=i, concept=concept, value=i.key.startswith("yes"), source=LabelSource.EXPERT,
-                                 method="expert") for i in golds])
-gold = build_assessment_set(concept=concept, user=expert, name="gold", items=[i.pk for i in golds])
-cohort = Cohort.objects.create(project=project, name="crowd")
-people = enlist(project, cohort, {workers}, "load")
-batch = create_crowd_batch(concept=concept, items=[i.pk for i in items[:{ITEMS}]], user=expert, cohort=cohort,
-                           assessment_set=gold, settings=CrowdSettings(tau=0.95, kappa=3, gold_rate=0.1,
-                                                                       onboarding=0, lease_seconds=600))
-truth = {{i.pk: i.key.startswith("yes") for i in items}}
-print(json.dumps({{"batch": batch.pk, "tokens": [Token.objects.get(user=u).key for u in people],
-                  "truth": truth}}))
-"""
-    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=900, check=False)
+    (``tests.load.crowd_seed``, in a subprocess with the server's settings); returns ids and tokens."""
+    settings = {"tau": 0.95, "kappa": 3, "gold_rate": 0.1, "onboarding": 0, "lease_seconds": 600}
+    done = subprocess.run([sys.executable, "-m", "tests.load.crowd_seed", "--items", str(ITEMS), "--golds", str(GOLDS),
+                           "--workers", str(workers), "--batch", json.dumps(settings)],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
     if done.returncode != 0:
         raise SystemExit(f"seeding the load database failed:\n{done.stderr[-3000:]}")
     payload = json.loads(done.stdout.strip().splitlines()[-1])

@@ -14,20 +14,34 @@ Every shard's result is a :class:`~jobs.models.ShardRun` row. A shard that raise
 its row and the job failed, with a message naming the shard; the shards that succeeded
 keep their rows, so ``jobs.services.retry`` re-runs the failed shard alone, then the
 reduce. Nothing the reduce writes (batches, model versions) exists before it runs, so a
-failed map step leaves nothing half-written. A reducer may return another MapStep (a
+failed map step leaves nothing half-written.
+
+A retry may start while shards of the failed attempt still run on other workers (a chord
+does not stop its other tasks when one fails). A shard never runs twice at once: each run
+claims the shard's row (a fresh ``token``, in one conditional UPDATE) and keeps its
+``heartbeat_at`` fresh while it works; a second run of the shard finds the claim and waits
+for it to end, then takes its result (or claims the shard once the first run failed, or
+once its heartbeat is older than ``SHARD_STALE_SECONDS``: its worker died; on the same
+host a dead process is seen at once). A task of an earlier attempt that had not started
+yet does nothing: its chord is gone (the job's ``attempts`` travels with each task). A reducer may return another MapStep (a
 chain: score every shard, then select from every shard). Progress is the sum over shards.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
+import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Sum
+from django.db.models import F, Q, Sum
+from django.utils import timezone
 
 from jobs.models import Job, ShardRun
 from jobs.registry import Reporter, load_modules
@@ -35,6 +49,13 @@ from jobs.registry import Reporter, load_modules
 log = logging.getLogger(__name__)
 STATE_KEY = "map_step"
 PROGRESS_EVERY_SECONDS = 0.3
+#: A running shard refreshes its heartbeat this often (Celery workers; in-process shards
+#: refresh it with their progress, and a dead process on this host is seen at once).
+SHARD_HEARTBEAT_SECONDS = 10.0
+#: A claim whose heartbeat is older than this belongs to a dead worker: the shard is free.
+SHARD_STALE_SECONDS = 60.0
+#: How often a second run of a shard looks again whether the first one has ended.
+SHARD_WAIT_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -118,43 +139,118 @@ def start(job: Job, step: MapStep) -> None:
         if not todo:
             reduce_shards_task.delay([], job.pk)
             return
-        chord(group(run_shard_task.s(job.pk, step.step, i) for i in todo))(reduce_shards_task.s(job.pk))
+        chord(group(run_shard_task.s(job.pk, step.step, i, job.attempts) for i in todo))(
+            reduce_shards_task.s(job.pk))
         return
     for i in todo:
-        if not run_shard(job.pk, step.step, i, raise_errors=False):
+        if not run_shard(job.pk, step.step, i, job.attempts, raise_errors=False):
             return
     reduce(job.pk)
 
 
-def run_shard(job_id: int, step_name: str, shard: int, *, raise_errors: bool = True) -> bool:
-    """Run one shard of the job's current map step; True when it succeeded. On failure
-    the shard's row and the job are marked failed (and the error re-raised for Celery)."""
-    from jobs.execution import describe_error, this_worker
+def run_shard(job_id: int, step_name: str, shard: int, attempt: int | None = None, *,
+              raise_errors: bool = True) -> bool:
+    """Run one shard of the job's current map step (of its attempt ``attempt``); True when
+    the shard has its result. On failure the shard's row and the job are marked failed
+    (and the error re-raised for Celery). A run of the shard already under way (an earlier
+    attempt's) is waited for, never doubled."""
+    from jobs.execution import describe_error
 
-    job = Job.objects.get(pk=job_id)
-    step = pending_step(job)
-    if job.status != Job.Status.RUNNING or step is None or step.step != step_name:
-        return False  # failed or finished meanwhile: the other shards stop here
-    run, _ = ShardRun.objects.get_or_create(job=job, step=step_name, shard=shard)
-    if run.status == ShardRun.Status.SUCCEEDED:
-        return True
-    run.status, run.error, run.worker, run.attempts = ShardRun.Status.RUNNING, "", this_worker(), run.attempts + 1
-    run.save(update_fields=["status", "error", "worker", "attempts", "updated_at"])
+    while True:
+        job = Job.objects.get(pk=job_id)
+        step = pending_step(job)
+        if job.status != Job.Status.RUNNING or step is None or step.step != step_name:
+            return False  # failed or finished meanwhile: the other shards stop here
+        if attempt is not None and job.attempts != attempt:
+            return False  # a task of an earlier attempt that had not started: its chord is gone
+        run, _ = ShardRun.objects.get_or_create(job=job, step=step_name, shard=shard)
+        if run.status == ShardRun.Status.SUCCEEDED:
+            return True
+        token = _claim(run)
+        if token:
+            break
+        _pause(SHARD_WAIT_SECONDS)  # another run of this shard is under way: wait for its end
+    run.refresh_from_db()
+    mine = ShardRun.objects.filter(pk=run.pk, token=token)
     try:
-        fn: ShardFunction = _lookup(_SHARD_FUNCTIONS, step_name)
-        result = fn(job, step.shards[shard], step.context, _ShardProgress(job, run))
+        with _Heartbeat(run.pk, token):
+            fn: ShardFunction = _lookup(_SHARD_FUNCTIONS, step_name)
+            result = fn(job, step.shards[shard], step.context, _ShardProgress(job, run))
     except Exception as exc:
         log.exception("Shard %s of job %s (%s) failed", shard, job_id, step_name)
         error = describe_error(exc)
-        ShardRun.objects.filter(pk=run.pk).update(status=ShardRun.Status.FAILED, error=error)
+        mine.update(status=ShardRun.Status.FAILED, error=error, token="")
         _failed(job, step, f"Shard {shard + 1} of {len(step.shards)} ({step_name}) failed: {error}. "
                            "Retry the job to run the failed shard again.")
         if raise_errors:
             raise
         return False
-    ShardRun.objects.filter(pk=run.pk).update(status=ShardRun.Status.SUCCEEDED, result=result,
-                                              done=max(run.total, run.done))
+    mine.update(status=ShardRun.Status.SUCCEEDED, result=result, done=max(run.total, run.done), token="")
     return True
+
+
+def _pause(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def _claim(run: ShardRun) -> str:
+    """Take the shard for this run: a fresh token when it was free (never claimed, ended,
+    or its holder is dead), else "" (another run holds it). One conditional UPDATE, so of
+    two runs claiming at once exactly one wins."""
+    from jobs.execution import this_worker
+
+    now = timezone.now()
+    free = (~Q(status=ShardRun.Status.RUNNING) | Q(token="") | Q(heartbeat_at__isnull=True)
+            | Q(heartbeat_at__lt=now - timedelta(seconds=SHARD_STALE_SECONDS)))
+    if run.status == ShardRun.Status.RUNNING and run.token and _holder_died(run.worker):
+        free |= Q(token=run.token)  # its process on this host is gone
+    token = uuid.uuid4().hex
+    claimed = ShardRun.objects.filter(Q(pk=run.pk) & free).exclude(status=ShardRun.Status.SUCCEEDED).update(
+        status=ShardRun.Status.RUNNING, token=token, heartbeat_at=now, error="", worker=this_worker(),
+        attempts=F("attempts") + 1)
+    return token if claimed else ""
+
+
+def _holder_died(worker: str) -> bool:
+    """Whether ``host:pid`` names a process of this host that no longer runs."""
+    from jobs.recovery import _alive
+
+    host, _, pid = worker.rpartition(":")
+    return host == socket.gethostname() and pid.isdigit() and not _alive(int(pid))
+
+
+class _Heartbeat:
+    """While a shard runs on a Celery worker, a thread refreshes its claim's heartbeat
+    (shard functions may report no progress for minutes). In-process, shards of one job
+    never overlap; their progress refreshes the heartbeat."""
+
+    def __init__(self, run_id: int, token: str) -> None:
+        self.run_id, self.token = run_id, token
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def __enter__(self) -> _Heartbeat:
+        if settings.JOBS_BACKEND == "celery":
+            self.thread = threading.Thread(target=self._beat, name=f"shard-heartbeat-{self.run_id}", daemon=True)
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        from django.db import connection
+
+        try:
+            while not self.stop.wait(SHARD_HEARTBEAT_SECONDS):
+                try:
+                    ShardRun.objects.filter(pk=self.run_id, token=self.token).update(heartbeat_at=timezone.now())
+                except Exception:
+                    log.exception("Heartbeat of shard run %s failed", self.run_id)
+        finally:
+            connection.close()
 
 
 def reduce(job_id: int) -> None:
@@ -211,7 +307,8 @@ class _ShardProgress:
             return
         self.last = now
         self.run.done, self.run.total = max(done, 0), max(total, 0)
-        ShardRun.objects.filter(pk=self.run.pk).update(done=self.run.done, total=self.run.total)
+        ShardRun.objects.filter(pk=self.run.pk).update(done=self.run.done, total=self.run.total,
+                                                       heartbeat_at=timezone.now())
         sums = ShardRun.objects.filter(job=self.job, step=self.run.step).aggregate(done=Sum("done"), total=Sum("total"))
         self.job.done, self.job.total = int(sums["done"] or 0), int(sums["total"] or 0)
         self.job.message = (message or self.job.message)[:500]

@@ -43,7 +43,9 @@ class ShardRun(models.Model):
     """One shard of a job's map step: its result once it succeeded, its error if it failed.
 
     A job whose map step failed keeps the rows of the shards that succeeded; its retry
-    runs only the others (a failed shard is retried alone), then the reduce.
+    runs only the others (a failed shard is retried alone), then the reduce. A shard still
+    running from an earlier attempt is never run a second time beside it: the retry's task
+    for that shard waits for it (``token``, ``heartbeat_at``).
     """
 
     class Status(models.TextChoices):
@@ -61,6 +63,10 @@ class ShardRun(models.Model):
     error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
     worker = models.CharField(max_length=200, blank=True)
+    #: Who runs the shard now (a fresh token per run) and when it last said it is alive:
+    #: another run of the same shard waits while the heartbeat is fresh (jobs.mapreduce).
+    token = models.CharField(max_length=32, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -14,10 +14,11 @@ def run_job_task(job_id: int) -> None:
 
 
 @app.task(name="agile.run_shard", acks_late=True)
-def run_shard_task(job_id: int, step: str, shard: int) -> bool:
-    """One shard of a job's map step (a chord header task); raises when the shard fails,
-    after marking it and its job failed, so the chord never runs its reduce."""
-    return mapreduce.run_shard(job_id, step, shard)
+def run_shard_task(job_id: int, step: str, shard: int, attempt: int | None = None) -> bool:
+    """One shard of a job's map step (a chord header task) of the job's attempt ``attempt``;
+    raises when the shard fails, after marking it and its job failed, so the chord never
+    runs its reduce."""
+    return mapreduce.run_shard(job_id, step, shard, attempt)
 
 
 @app.task(name="agile.reduce_shards", acks_late=True, ignore_result=True)

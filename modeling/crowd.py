@@ -44,6 +44,7 @@ def crowd_items(concept: Concept, source: str, *, pool: Pool | None = None, batc
 def _evaluation_items(concept: Concept, pool: Pool, k: int) -> list[int]:
     """The evaluation sample's items (every model's k per stratum) not yet in a crowd
     evaluation batch of the concept: what the expert's evaluation set would hold."""
+    storage.one_store_only(pool, "sending the evaluation sample to the crowd")
     if not storage.index_path(pool).exists():
         raise CrowdBatchError("The pool is not ready for evaluation yet.", "pool")
     sample, _, rows = evaluation.evaluation_sample(concept, pool, k)

@@ -135,7 +135,9 @@ def evaluation_progress(concept: Concept, pool: Pool) -> dict[str, Any]:
 
 
 def concept_metrics(concept: Concept, pool: Pool) -> dict[str, Any]:
-    """Metrics for zero-shot and every model, plus the evaluation set's progress."""
+    """Metrics for zero-shot and every model, plus the evaluation set's progress (a
+    sharded pool: ``storage.ShardedPoolUnsupported``, a 409 in the API)."""
+    storage.one_store_only(pool, "the evaluation metrics")
     evaluation = evaluation_progress(concept, pool)
     versions = list(ModelVersion.objects.filter(concept=concept, pool=pool).order_by("number"))
     if (evaluation["size"] == 0 and evaluation["crowd"]["size"] == 0) or not storage.index_path(pool).exists():

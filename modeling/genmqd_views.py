@@ -19,7 +19,7 @@ from labeling.choices import PoolStatus
 from labeling.errors import Conflict
 from labeling.inputs import query_int
 from labeling.models import Concept, Pool
-from modeling import genmqd
+from modeling import genmqd, storage
 from modeling.studio_views import PoolInput, _ready_pool
 
 
@@ -55,6 +55,7 @@ class WhatModelNeedsView(APIView):
         data = NeedsInput(data=request.data)
         data.is_valid(raise_exception=True)
         pool = _ready_pool(data.validated_data["pool"], concept)
+        storage.one_store_only(pool, "GenMQD (what the model needs)")
         missing = genmqd.missing_labels(concept, pool)
         if missing:
             raise Conflict(missing)

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.conf import settings
 
+from labeling.errors import Conflict
 from labeling.models import Pool
 from modeling.engine.encoders import Encoder, create_encoder
 from modeling.engine.index import VectorIndex
@@ -113,3 +114,17 @@ def save_array(path: Path, array: Any) -> None:
 def is_sharded(pool: Pool) -> bool:
     """True when the pool is stored as several shards (``store/shards.json``)."""
     return ShardedPool.is_sharded(store_dir(pool))
+
+
+class ShardedPoolUnsupported(Conflict):
+    """A step that reads one-store pools only, asked of a sharded pool: a 409 in the API."""
+
+
+def one_store_only(pool: Pool, step: str) -> None:
+    """Refuse ``step`` (what the caller asked for, e.g. "the evaluation metrics") on a
+    sharded pool, with a message that says so, before any file is opened."""
+    if is_sharded(pool):
+        raise ShardedPoolUnsupported(
+            f"Pool {pool.pk} is stored as shards: {step} reads one-store pools only, so far (sharded pools run "
+            "embedding, expansion, AL rounds, the evaluation sample and scoring). Use a one-store pool "
+            "(shard_rows 0) for this step.")

@@ -128,9 +128,6 @@ class MetricsView(APIView):
         pool_id = query_int(request, "pool")
         pools = Pool.objects.filter(project_id=concept.project_id, status=PoolStatus.READY)
         pool = pools.filter(pk=pool_id).first() if pool_id is not None else pools.first()
-        if pool is not None and storage.is_sharded(pool):
-            raise Conflict(f"Pool {pool.pk} is stored as shards: its evaluation sample can be drawn, but metrics "
-                           "are computed for one-store pools only, so far.")
         body = evaluation.concept_metrics(concept, pool) if pool else {"zero_shot": None, "models": [],
                                                                        "evaluation": {"batch": None, "size": 0,
                                                                                       "rated": 0}}
@@ -173,7 +170,7 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-a
     def card(self, request: Request, pk: str | None = None) -> HttpResponse:
         version = self.get_object()
         pool = version.pool
-        if pool is not None and pool.status == PoolStatus.READY:
+        if pool is not None and pool.status == PoolStatus.READY and not storage.is_sharded(pool):
             evaluation.concept_metrics(version.concept, pool)  # evaluates, and so fills the card's metrics
             version.refresh_from_db(fields=["metrics"])
         response = HttpResponse(json.dumps(model_card(version), indent=2), content_type="application/json")

@@ -25,6 +25,7 @@ from labeling.conf import agile
 from labeling.models import Answer, Batch, Concept, Pool, Project
 from modeling import evaluation
 from modeling.models import ModelVersion
+from modeling.storage import ShardedPoolUnsupported
 
 SOURCES = ("expert", "crowd", "both")
 
@@ -114,10 +115,19 @@ def expert_vs_crowd(concept: Concept, pool: Pool | None = None) -> dict[str, Any
 
 
 def concept_summary(concept: Concept) -> dict[str, Any]:
-    """One concept of the dashboard: its expert rounds, crowd batches and models."""
+    """One concept of the dashboard: its expert rounds, crowd batches and models (on a
+    sharded pool, whose metrics are not computed yet, the models say why instead)."""
+    try:
+        models = expert_vs_crowd(concept)
+    except ShardedPoolUnsupported as exc:
+        pool = concept_pool(concept)
+        models = {"concept": concept.pk, "pool": pool.pk if pool else None, "zero_shot": None,
+                  "groups": {s: [] for s in SOURCES}, "missing_sources": [],
+                  "evaluation": {"batch": None, "size": 0, "rated": 0},
+                  "expert_price_per_label": str(Decimal(str(agile.EXPERT_PRICE_PER_LABEL))),
+                  "unavailable": str(exc.detail), "note": str(exc.detail)}
     return {"id": concept.pk, "name": concept.name, "owner": concept.owner.username,
-            "expert_rounds": expert_rounds(concept), "crowd_batches": crowd_batches(concept),
-            "models": expert_vs_crowd(concept)}
+            "expert_rounds": expert_rounds(concept), "crowd_batches": crowd_batches(concept), "models": models}
 
 
 def project_dashboard(project: Project, concepts: list[Concept]) -> dict[str, Any]:

@@ -82,3 +82,51 @@ def test_it_keeps_every_cap_with_20_workers_at_once(tmp_path: Path) -> None:
     stored = {(assignment, str(client)) for _, _, client, assignment in answers}
     assert stored == set(acknowledged) and len(answers) == len(acknowledged)    # none lost, none doubled
     assert not CollectionItem.objects.filter(collection__batch=batch, status="open").exists()
+
+
+def test_the_last_two_items_finished_at_once_finish_the_collection(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last two open items answered at the same time (two requests, in any processes):
+    each answer's transaction sees the other item still open until the other commits, so
+    the batch is finished by whichever commits last, never by neither. The first answer is
+    held just before it counts its answer on the collection, while the second runs through."""
+    from aggregation import live
+    from aggregation.models import Collection
+
+    world = build_crowd_world(tmp_path / "images", workers=2)
+    settings = CrowdSettings(method="mv", kappa=1, onboarding=0, gold_rate=0.0)
+    batch = create_crowd_batch(concept=world.concept, items=[i.pk for i in world.work[:2]], user=world.ann,
+                               cohort=world.cohort, settings=settings)
+    first, second = (ServiceTransport(w) for w in world.workers)
+    tasks = [t.next(batch.pk, 1)["assignments"][0] for t in (first, second)]
+    assert tasks[0]["item"] != tasks[1]["item"]
+    entered, release = threading.Event(), threading.Event()
+    real_count, done_events = live._count_spent, []
+
+    def held_count(collection: Any) -> None:
+        if threading.current_thread().name == "first":
+            entered.set()
+            release.wait(timeout=60)
+        real_count(collection)
+
+    monkeypatch.setattr(live, "_count_spent", held_count)
+    monkeypatch.setattr(live, "publish", lambda project, event, payload: done_events.append(payload))
+    statuses: list[int] = []
+
+    def answer(transport: ServiceTransport, task: dict[str, Any]) -> None:
+        try:
+            statuses.append(transport.answer(task["id"], "yes", str(uuid.uuid4()), 1.0))
+        finally:
+            connections.close_all()
+
+    held = threading.Thread(target=answer, args=(first, tasks[0]), name="first")
+    held.start()
+    try:
+        assert entered.wait(timeout=60)
+        answer(second, tasks[1])  # runs to its commit while the first answer is held
+    finally:
+        release.set()
+        held.join(timeout=60)
+    assert statuses == [201, 201]
+    assert Collection.objects.get(batch=batch).status == Collection.Status.FINISHED
+    assert sorted(e["finished"] for e in done_events) == [False, True]
