@@ -218,7 +218,8 @@ def _wanted(collection: Collection) -> Any:
 
 def _work_queues(worker: Any, batch: Batch, collection: Collection, now: Any) -> list[QuerySet[CollectionItem]]:
     """The open work items this worker may be given, as the policy orders them: two
-    queues, each served by an index (fresh items by position; started ones are few)."""
+    queues, each served by an index (fresh items: collection_queue by position; started ones:
+    the partial index collection_started, since they are few among many fresh ones)."""
     leases = (Assignment.objects.filter(batch_id=collection.batch_id, item_id=OuterRef("item_id"),
                                         status=AssignmentStatus.OPEN, expires_at__gt=now)
               .order_by().values("item_id").annotate(n=Count("pk")).values("n"))

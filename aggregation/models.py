@@ -85,7 +85,13 @@ class CollectionItem(models.Model):
     class Meta:
         ordering = ["collection_id", "position", "id"]
         constraints = [models.UniqueConstraint(fields=["collection", "item"], name="collection_item_unique")]
-        indexes = [models.Index(fields=["collection", "is_gold", "status", "position"], name="collection_queue")]
+        indexes = [
+            models.Index(fields=["collection", "is_gold", "status", "position"], name="collection_queue"),
+            # The started items of a queue (answered, still open): few, and asked first under
+            # the confidence threshold; without it each "next" scanned the whole collection.
+            models.Index(fields=["collection", "position"], name="collection_started",
+                         condition=models.Q(is_gold=False, status="open", n_answers__gt=0)),
+        ]
 
 
 class WorkerSkill(models.Model):
