@@ -296,9 +296,11 @@ def _mean_interval(values: list[float]) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def _fmt(cell: tuple[float, float, float], pct: bool = False) -> str:
+def _fmt(cell: tuple[float, float, float], pct: bool = False, clip: tuple[float, float] | None = None) -> str:
     scale, spec = (100.0, ".0f") if pct else (1.0, "+.3f")
     mean, low, high = (scale * x for x in cell)
+    if clip is not None:  # a coverage's normal interval, clipped to what a coverage can be
+        low, high = max(low, scale * clip[0]), min(high, scale * clip[1])
     unit = " %" if pct else ""
     return f"{mean:{spec}}{unit} [{low:{spec}}, {high:{spec}}]"
 
@@ -356,8 +358,8 @@ def app_comparison(results: list[dict[str, Any]], cohorts: list[str]) -> dict[st
                 stats["agree"] = all(d[1] <= 0.0 <= d[2] or not np.isfinite(d[1])
                                      for d in (stats["bias"]["diff"], stats["coverage"]["diff"]))
                 cell.setdefault(basis, {})[metric] = stats
-                rows.append([cohort, basis, metric, str(len(pairs)), _fmt(stats["coverage"]["app"], True),
-                             _fmt(stats["coverage"]["array"], True), _fmt(stats["coverage"]["diff"], True),
+                rows.append([cohort, basis, metric, str(len(pairs)), _fmt(stats["coverage"]["app"], True, (0, 1)),
+                             _fmt(stats["coverage"]["array"], True, (0, 1)), _fmt(stats["coverage"]["diff"], True),
                              _fmt(stats["bias"]["app"]), _fmt(stats["bias"]["array"]), _fmt(stats["bias"]["diff"]),
                              "yes" if stats["agree"] else "NO"])
         out[cohort] = cell
