@@ -8,8 +8,9 @@ module's receiver runs the step under the item's row lock:
 - a work item is refused when it already holds ``kappa`` answers, when it is done, or
   when the budget is spent (the answer then rolls back with a 409);
 - otherwise its answers are aggregated with the batch's method and the workers' current
-  accuracies (``ConfidenceThreshold.step``): when the confidence reaches tau, kappa
-  answers are in or nobody is left to ask, the item is done and its aggregated ``Label``
+  accuracies (``ConfidenceThreshold.step``): when the confidence reaches tau (once the
+  item holds the batch's initial ``overlap`` answers), kappa answers are in or nobody is
+  left to ask, the item is done and its aggregated ``Label``
   and a ``Decision`` (the answers and accuracies used) are written; otherwise the item
   goes back to the queue. Under uncertainty sampling every answer updates the label.
 """
@@ -138,6 +139,8 @@ def step(collection: Collection, item: CollectionItem) -> CollectionItem:
     decided = ConfidenceThreshold(tau, collection.kappa, collection.method).step(
         labels, acc, 2, task_code=item.item_id, seed=collection.seed)
     reason = decided.reason
+    if reason == "confident" and len(answers) < collection.overlap:
+        reason = "open"  # the initial overlap: every item gets ``overlap`` answers before the stop rule may end it
     if reason == "open" and len(answers) >= collection.kappa:
         reason = "kappa"
     if item.item.flagged_broken:

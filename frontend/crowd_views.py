@@ -4,6 +4,7 @@ the collection settings with the API's own defaults and bounds)."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +20,7 @@ from labeling import permissions
 from labeling.choices import BatchKind
 from labeling.models import Batch, Concept, TaskTemplate
 from labeling.serializers import default_question
+from modeling.crowd import EVALUATION_OVERLAP, default_overlap
 from modeling.crowd_views import CrowdBatchInput
 
 #: The collection settings the "send to the crowd" form shows, in this order, with labels.
@@ -48,12 +50,21 @@ def studio_crowd_context(request: HttpRequest, concept: Concept) -> dict[str, An
     can_author = permissions.can_write("template", request.user, project, TaskTemplate(concept=concept))
     can_send = permissions.can_write("collection", request.user, project, Collection(batch=Batch(concept=concept)))
     inputs = CrowdBatchInput().fields
+    settings = [_field_spec(name, inputs[name]) for name in SETTING_LABELS]
+    source_default = inputs["source"].default
+    # The initial overlap's default depends on the source (2 for the evaluation sample):
+    # the form shows the one of the chosen source and follows the source until it is edited.
+    overlap = {source: default_overlap(source, inputs["kappa"].default) for source in inputs["source"].choices}
+    for spec in settings:
+        if spec["name"] == "overlap":
+            spec.update(value=str(overlap[source_default]), by_source=json.dumps(overlap),
+                        help=f"{spec['help']} Default 1, {EVALUATION_OVERLAP} for the evaluation sample.".strip())
     return {"crowd": {
         "can_author": can_author, "can_send": can_send,
         "default_question": default_question(concept), "default_description": concept.description,
-        "settings": [_field_spec(name, inputs[name]) for name in SETTING_LABELS],
-        "sources": list(inputs["source"].choices.items()), "source_default": inputs["source"].default,
-        "size_default": inputs["size"].default,
+        "settings": settings,
+        "sources": list(inputs["source"].choices.items()), "source_default": source_default,
+        "size_default": inputs["size"].default, "k_default": inputs["k"].default,
     }}
 
 

@@ -17,13 +17,17 @@ from aggregation.serializers import CollectionSerializer, CrowdSettingsSerialize
 from labeling import permissions
 from labeling.inputs import MAX_ID
 from labeling.models import AssessmentSet, Batch, Cohort, Concept, Pool, TaskTemplate
-from modeling.crowd import crowd_items
+from modeling.crowd import EVALUATION_OVERLAP, crowd_items, default_overlap
 
 SOURCES = ("batch", "uncertain", "random", "items", "evaluation")
 MAX_ITEMS = 100_000
 
 
 class CrowdBatchInput(CrowdSettingsSerializer):
+    overlap = serializers.IntegerField(
+        min_value=1, max_value=50, required=False,
+        help_text=f"Answers every item gets at once before any re-query. Default: 1, and {EVALUATION_OVERLAP} "
+                  "for source=evaluation (never more than kappa).")
     cohort = serializers.IntegerField(min_value=1, max_value=MAX_ID, help_text="The cohort whose workers answer.")
     template = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True, default=None,
                                         help_text="Default: the concept's latest template (made if none).")
@@ -39,6 +43,12 @@ class CrowdBatchInput(CrowdSettingsSerializer):
                                            "(as the expert's evaluation set).")
     items = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False,
                                   max_length=MAX_ITEMS, default=list)
+
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("overlap") is None:
+            attrs["overlap"] = default_overlap(attrs.get("source", "batch"), attrs.get("kappa", 5))
+        return super().validate(attrs)
 
 
 def _in_concept(model: Any, pk: int | None, concept: Concept, field: str, *, by_project: bool = False) -> Any:

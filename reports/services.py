@@ -45,7 +45,8 @@ def crowd_batches(concept: Concept) -> list[dict[str, Any]]:
     collections = Collection.objects.filter(batch__concept=concept).select_related("batch__cohort").order_by("id")
     return [{"batch": c.batch_id, "collection": c.pk, "cohort": c.batch.cohort_id,
              "cohort_name": c.batch.cohort.name if c.batch.cohort else None, "method": c.method,
-             "policy": c.policy, "tau": c.tau, "kappa": c.kappa, "price": str(c.price), "status": c.status,
+             "selection": c.batch.selection, "policy": c.policy, "tau": c.tau, "kappa": c.kappa,
+             "overlap": c.overlap, "price": str(c.price), "status": c.status,
              **collection_progress(c)} for c in collections]
 
 

@@ -5,8 +5,11 @@ cohort "day", manager max, concept "airplane", 16 images rated by ann) it embeds
 real CIFAR-10 images with the offline encoder, trains an expert model, lets bob, cat and
 dan (simulated, accuracies .95, .85, .75, through the API's services) answer a crowd batch
 of 20 unrated images (two of them birds), has ann rate the two birds too, trains a crowd
-model and one on both, draws the evaluation set over the three models and has ann rate it
-from the truth. Everything runs through the jobs and services the pages use. Prints one
+model and one on both, sends the evaluation sample over the three models to the cohort as a
+crowd evaluation batch (source "evaluation", the default initial overlap of 2) which bob,
+cat and dan answer, then draws the expert's evaluation set of the same sample and has ann
+rate it from the truth: every model is then expert-evaluated with the crowd's estimate
+beside it. Everything runs through the jobs and services the pages use. Prints one
 JSON line of ids.
 
 The crowd errs as crowds do, not only at random: a worker reads the concept from its name
@@ -92,13 +95,23 @@ def models_and_crowd(world: dict[str, Any]) -> dict[str, Any]:
                                value=AnswerValue.NO)
     for source in ("crowd", "both"):
         run(concept.project, "train", {**base, "label_source": source}, ann)
+    from modeling.crowd import crowd_items, default_overlap
+
+    sample = crowd_items(concept, "evaluation", pool=pool, k=3)
+    crowd_evaluation = create_crowd_batch(
+        concept=concept, items=sample, user=ann, cohort=Cohort.objects.get(pk=world["cohort"]), template=None,
+        assessment_set=gold, selection="evaluation", params={"pool": pool.pk, "k": 3},
+        settings=CrowdSettings(method="gtx", tau=0.95, kappa=3, overlap=default_overlap("evaluation", 3),
+                               onboarding=2, pass_bar=0.5, gold_rate=0.0, price=Decimal("0.05")))
+    run_crowd(crowd_evaluation.pk, crowd, lambda item: truth.get(item) or keys.get(item, "").startswith("bird/"))
     evaluation = run(concept.project, "evaluation_set", {**base, "k": 3}, ann)
     from labeling.models import Batch
 
     for assignment in Batch.objects.get(pk=evaluation.result["batch"]).assignments.order_by("position"):
         services.submit_answer(worker=ann, assignment=assignment, client_id=uuid.uuid4(), seconds=1.0,
                                value=AnswerValue.YES if truth[assignment.item_id] else AnswerValue.NO)
-    return {"crowd_batch": batch.pk, "evaluation_batch": evaluation.result["batch"], "birds": birds}
+    return {"crowd_batch": batch.pk, "crowd_evaluation_batch": crowd_evaluation.pk,
+            "evaluation_batch": evaluation.result["batch"], "birds": birds}
 
 
 if __name__ == "__main__":

@@ -2,12 +2,16 @@
 expert and crowd curves (Chart.js, from our static files) and the worker table, pauses a
 worker and downloads the label export; the items crowd and expert label differently are
 listed, and the expert turns one into an example of the instructions, with a note, in
-one click from the studio."""
+one click from the studio. The evaluation sample was labelled by the crowd and by the
+expert: the dashboard and the studio's metrics panel both say the metrics rest on the
+expert's labels and show the crowd's estimate beside them with the same difference; the
+studio's send form gives an evaluation sample an initial overlap of 2."""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from typing import Any
 
 import pytest
@@ -55,7 +59,24 @@ def test_it_shows_expert_and_crowd_curves_pauses_a_worker_and_exports_labels(
     for source in ("expert", "crowd", "both"):
         row = concept.locator(f"[data-testid=model-row][data-source={source}]")
         expect(row).to_contain_text("[")  # an AUC-PR with its interval
-    expect(concept.get_by_test_id("crowd-batch-row")).to_have_count(1)
+    expect(concept.get_by_test_id("crowd-batch-row")).to_have_count(2)  # training and evaluation batches
+    crowd_evaluation = concept.locator(f"[data-testid=crowd-batch-row][data-batch='{live.seed['crowd_evaluation_batch']}']")
+    expect(crowd_evaluation).to_contain_text("evaluation sample")
+    expect(crowd_evaluation).to_contain_text("overlap 2")  # the evaluation batch's default
+
+    # Metrics by the labels they rest on: the expert's, the crowd's beside them, their difference.
+    evaluations = concept.get_by_test_id("evaluation-row")
+    expect(evaluations).to_have_count(3)
+    dashboard_crowd: dict[str, tuple[str, str]] = {}
+    for row in evaluations.all():
+        expect(row).to_have_attribute("data-evaluated-on", "expert")
+        expect(row.get_by_test_id("evaluation-rests-on")).to_have_text("expert")
+        bias = row.get_by_test_id("evaluation-crowd-bias").inner_text()
+        if bias != "–":
+            assert re.fullmatch(r"[+−]\d\.\d{3} / [+−]\d\.\d{3}", bias), bias
+            cells = row.locator("td")
+            dashboard_crowd[cells.nth(1).inner_text()] = (cells.nth(7).inner_text(), bias)
+    assert dashboard_crowd, "no model has both an expert and a crowd estimate"
 
     workers = concept.get_by_test_id("worker-table")
     for name in ("bob", "cat", "dan"):
@@ -87,6 +108,38 @@ def test_it_shows_expert_and_crowd_curves_pauses_a_worker_and_exports_labels(
     log_in(expert, live.url, "ann")
     expert.goto(f"{live.url}/concepts/{live.seed['concept']}/studio/")
     expect(expert.get_by_test_id("crowd-panel")).to_have_attribute("data-ready", "1")
+
+    # The studio's metrics panel says the same: which labels each metric rests on, and the
+    # crowd's estimate and the difference wherever both exist (as the dashboard shows them).
+    expect(expert.get_by_test_id("metrics-row")).to_have_count(4)  # zero-shot, v1, v2, v3
+    for name in ("v1", "v2", "v3"):
+        row = expert.locator(f"[data-testid=metrics-row][data-model={name}]")
+        expect(row).to_have_attribute("data-evaluated-on", "expert")
+        expect(row.get_by_test_id("metrics-rests-on")).to_have_text("expert")
+        if name in dashboard_crowd:
+            crowd_auc_pr, bias = dashboard_crowd[name]
+            expect(row.get_by_test_id("metrics-crowd-auc-pr")).to_have_text(crowd_auc_pr)
+            expect(row.get_by_test_id("metrics-crowd-bias")).to_have_text(bias)
+        else:
+            expect(row.get_by_test_id("metrics-crowd-bias")).to_have_text("–")
+    expect(expert.get_by_test_id("metrics-table").locator("th")).to_contain_text(["Rests on", "Crowd − expert"])
+    studio_batch = expert.locator(f"[data-testid=crowd-batch-row][data-batch='{live.seed['crowd_evaluation_batch']}']")
+    expect(studio_batch.get_by_test_id("crowd-batch-collection")).to_contain_text("overlap 2")
+
+    # Sending an evaluation sample: the form's initial overlap follows the source (2 for the
+    # evaluation sample, 1 otherwise) until the expert edits it; the pool and k are asked.
+    overlap = expert.get_by_test_id("send-overlap")
+    expect(overlap).to_have_value("1")
+    expect(expert.get_by_test_id("send-k")).to_be_hidden()
+    expert.get_by_test_id("send-source").select_option("evaluation")
+    expect(overlap).to_have_value("2")
+    expect(expert.get_by_test_id("send-k")).to_be_visible()
+    expect(expert.get_by_test_id("send-pool")).to_be_visible()
+    expert.get_by_test_id("send-source").select_option("random")
+    expect(overlap).to_have_value("1")
+    overlap.fill("3")
+    expert.get_by_test_id("send-source").select_option("evaluation")
+    expect(overlap).to_have_value("3")  # an edited value is kept
     for bird in birds:
         expect(expert.locator(f"[data-testid=borderline-row][data-item='{bird}']")).to_have_count(1)
     first = expert.locator(f"[data-testid=borderline-row][data-item='{birds[0]}']")

@@ -104,15 +104,20 @@ def test_it_finishes_the_batch_and_says_so(api: Any, crowd: CrowdWorld) -> None:
     assert collection["progress"]["done"] == 2 and collection["progress"]["open"] == 0
 
 
-def test_it_drops_a_held_lease_whose_item_finished_meanwhile(api: Any, crowd: CrowdWorld) -> None:
+def test_it_waits_for_the_initial_overlap_before_a_confident_stop(api: Any, crowd: CrowdWorld) -> None:
     batch = send_to_crowd(api, crowd, None, method="mv", onboarding=0, overlap=2, kappa=2, tau=0.5,
                           items=[crowd.work[0].pk, crowd.work[1].pk])["batch"]
     [mine] = next_tasks(api, crowd.workers[0], batch)["assignments"]
     [theirs] = next_tasks(api, crowd.workers[1], batch)["assignments"]
     assert mine["item"] == theirs["item"]  # overlap 2: both hold the first item
-    answer(api, crowd.workers[1], theirs["id"], "yes")  # one vote at tau .5: done
+    answer(api, crowd.workers[1], theirs["id"], "yes")  # one vote reaches tau .5, but the item wants two answers
+    item = CollectionItem.objects.get(collection__batch_id=batch, item_id=mine["item"])
+    assert item.status == "open" and item.n_answers == 1
     held = next_tasks(api, crowd.workers[0], batch, hold=2)["assignments"]
-    assert mine["id"] not in [a["id"] for a in held] and [a["item"] for a in held] == [crowd.work[1].pk]
+    assert held[0]["id"] == mine["id"]  # the held lease stays: its answer is wanted
+    assert answer(api, crowd.workers[0], mine["id"], "yes").status_code == 201
+    item.refresh_from_db()
+    assert (item.status, item.reason, item.n_answers) == ("done", "confident", 2)
 
 
 def test_it_says_a_closed_batch_is_finished(api: Any, crowd: CrowdWorld) -> None:

@@ -5,6 +5,8 @@ API's own defaults. The pages' behaviour is covered in tests/browser/."""
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from typing import Any
 
@@ -100,6 +102,12 @@ def test_it_fills_the_send_form_with_the_apis_defaults_and_bounds(crowd: CrowdWo
     tau = setting_input(body, "tau")
     assert 'min="0.5"' in tau and 'max="1.0"' in tau  # the API's bounds
     assert 'value=""' in setting_input(body, "budget") and "data-optional" in setting_input(body, "budget")
+    # The initial overlap follows the source: 1 for training batches, 2 for the evaluation sample.
+    overlap = re.search(r'data-by-source="([^"]*)"', setting_input(body, "overlap"))
+    assert overlap is not None
+    assert json.loads(html.unescape(overlap.group(1))) == {"batch": 1, "uncertain": 1, "random": 1, "items": 1,
+                                                           "evaluation": 2}
+    assert 'name="k"' in body and 'data-source="uncertain random evaluation"' in body  # the sample's pool and k
 
 
 def setting_input(body: str, name: str) -> str:

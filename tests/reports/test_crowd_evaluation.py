@@ -37,6 +37,7 @@ def crowd_evaluation_batch(api: Any, world: World, concept: dict[str, Any], pool
         "cohort": cohort.pk, "assessment_set": gold["id"], "source": "evaluation", "pool": pool["id"], "k": 3,
         "onboarding": 2, "kappa": 3, "pause_bar": 0.0}, format="json")
     assert sent.status_code == 201, sent.json()
+    assert sent.json()["overlap"] == 2  # an evaluation sample's default initial overlap (training batches: 1)
     batch = int(sent.json()["batch"])
     crowd = [SimulatedWorker(w.username, 0.9, ServiceTransport(w), np.random.default_rng(i))
              for i, w in enumerate(workers)]

@@ -2,6 +2,7 @@
 // it computes no figure of its own. Charts through Chart.js, served from our static files.
 
 import { metricChart } from "./charts.js";
+import { BASES, basisLabel } from "./studio_plot.js";
 import { api, coalesce, el, EventStream } from "./studio_common.js";
 
 const page = document.getElementById("dashboard-page");
@@ -15,6 +16,7 @@ const SOURCES = [
   { key: "both", label: "Expert + crowd", color: "#12805c" },
 ];
 const num = (v, digits = 3) => (v === null || v === undefined ? "–" : Number(v).toFixed(digits));
+const signed = (v) => (v === null || v === undefined ? "–" : `${v >= 0 ? "+" : "−"}${Math.abs(Number(v)).toFixed(3)}`);
 const pct = (v) => (v === null || v === undefined ? "–" : `${(100 * v).toFixed(1)} %`);
 const interval = (v, lo, hi) => (v === null || v === undefined ? "–" : `${num(v)} [${num(lo)}, ${num(hi)}]`);
 
@@ -68,7 +70,6 @@ function modelsTable(models) {
 
 // Every model's metrics by the labels they rest on (the API's ``evaluations``), and the
 // crowd's bias (crowd-posterior minus expert) where the expert rated the same sample.
-const BASES = [["expert", "expert"], ["crowd-hard", "crowd (hard labels)"], ["crowd-posterior", "crowd (posteriors)"]];
 
 function evaluationsTable(models) {
   const rows = [];
@@ -81,13 +82,15 @@ function evaluationsTable(models) {
           el("td", {}, e ? interval(e.f1, e.f1_low, e.f1_high) : "–"));
       }
       const bias = m.crowd_bias;
-      rows.push(el("tr", { dataset: { source: source.key, model: m.id }, "data-testid": "evaluation-row" },
-        el("td", {}, source.label), el("td", {}, `v${m.number}`), el("td", {}, m.evaluated_on || "–"), ...cells,
-        el("td", {}, bias ? `${num(bias.auc_pr, 3)} / ${num(bias.f1, 3)}` : "–")));
+      rows.push(el("tr", { dataset: { source: source.key, model: m.id, evaluatedOn: m.evaluated_on || "" },
+                           "data-testid": "evaluation-row" },
+        el("td", {}, source.label), el("td", {}, `v${m.number}`),
+        el("td", { "data-testid": "evaluation-rests-on" }, m.evaluated_on ? basisLabel(m.evaluated_on) : "–"), ...cells,
+        el("td", { "data-testid": "evaluation-crowd-bias" }, bias ? `${signed(bias.auc_pr)} / ${signed(bias.f1)}` : "–")));
     }
   }
   if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: 10, class: "muted" }, "No model yet.")));
-  const headers = ["Labels from", "Model", "Shown above"];
+  const headers = ["Labels from", "Model", "Rests on"];
   for (const [, label] of BASES) headers.push(`AUC-PR, ${label}`, `F1, ${label}`);
   headers.push("Crowd − expert (AUC-PR / F1)");
   return table(headers, rows, { "data-testid": "evaluations-table" });
@@ -95,13 +98,15 @@ function evaluationsTable(models) {
 
 function crowdBatchesTable(batches) {
   const rows = batches.map((b) => el("tr", { dataset: { batch: b.batch }, "data-testid": "crowd-batch-row" },
-    el("td", {}, b.batch), el("td", {}, b.cohort_name || "–"), el("td", {}, `${b.method}, τ ${b.tau}, κ ${b.kappa}`),
+    el("td", {}, b.batch), el("td", {}, b.cohort_name || "–"),
+    el("td", {}, b.selection === "evaluation" ? "evaluation sample" : b.selection || "–"),
+    el("td", {}, `${b.method}, τ ${b.tau}, κ ${b.kappa}, overlap ${b.overlap}`),
     el("td", {}, `${b.done} / ${b.items}`), el("td", {}, b.open), el("td", {}, b.answers),
     el("td", {}, num(b.answers_per_done_item, 2)),
     el("td", {}, `${b.cost} (projected ${b.projected_cost})${b.budget ? `, budget ${b.budget} answers` : ""}`),
     el("td", {}, b.cost_per_confident_label ?? "–"), el("td", {}, b.status)));
-  if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: 10, class: "muted" }, "No crowd batch yet.")));
-  return table(["Batch", "Cohort", "Collection", "Done / items", "Open", "Answers", "Answers per done item",
+  if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: 11, class: "muted" }, "No crowd batch yet.")));
+  return table(["Batch", "Cohort", "Items from", "Collection", "Done / items", "Open", "Answers", "Answers per done item",
     "Cost", "Cost per confident label", "Status"], rows);
 }
 

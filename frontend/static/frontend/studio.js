@@ -496,9 +496,16 @@ async function loadMetrics() {
   root.dataset.metricsFetches = String(Number(root.dataset.metricsFetches || 0) + 1);
   if (!state.queue.length) $("empty").textContent = emptyMessage();
   const scored = (metrics.models || []).some((m) => m.auc_pr !== null && m.auc_pr !== undefined);
+  const byCrowd = (metrics.models || []).some((m) => m.evaluated_on === "crowd-posterior");
+  const crowd = evaluation.crowd || { batch: null, size: 0, labelled: 0 };
   let note = "";
-  if (!evaluation.batch) note = "No evaluation set yet: build one, then rate the evaluation set to see metrics.";
-  else if (evaluation.rated < evaluation.size) {
+  if (!evaluation.batch && !crowd.batch) {
+    note = "No evaluation set yet: build one, then rate the evaluation set to see metrics.";
+  } else if (byCrowd) {
+    // Metrics that rest on the crowd's labels until the expert's give an estimate.
+    note = `Metrics from the crowd's labels of the evaluation sample (${crowd.labelled} of ${crowd.size} labelled`
+      + `${evaluation.batch ? `; you rated ${evaluation.rated} of ${evaluation.size}` : ""}): see "Rests on".`;
+  } else if (evaluation.batch && evaluation.rated < evaluation.size) {
     note = `Rate the evaluation set to see metrics (${evaluation.rated} of ${evaluation.size} rated).`;
   } else if (!scored) note = "Train a model to see metrics.";
   $("metrics-note").textContent = note;

@@ -38,6 +38,11 @@ export class CrowdBatches {
   wireForm() {
     const form = this.form;
     form.elements.source.addEventListener("change", () => this.showSource());
+    // A setting whose default depends on the source (the initial overlap: 2 for the
+    // evaluation sample) follows the source until the person edits it.
+    for (const input of form.querySelectorAll("[data-by-source]")) {
+      input.addEventListener("input", () => { input.dataset.edited = "1"; });
+    }
     form.addEventListener("submit", (event) => this.send(event));
     $("gold-build").addEventListener("click", () => this.buildGold());
     this.showSource();
@@ -47,6 +52,10 @@ export class CrowdBatches {
     const source = this.form.elements.source.value;
     for (const label of this.form.querySelectorAll("[data-source]")) {
       label.hidden = !label.dataset.source.split(" ").includes(source);
+    }
+    for (const input of this.form.querySelectorAll("[data-by-source]")) {
+      const defaults = JSON.parse(input.dataset.bySource);
+      if (!input.dataset.edited && source in defaults) input.value = String(defaults[source]);
     }
   }
 
@@ -105,6 +114,10 @@ export class CrowdBatches {
       body.pool = Number(elements.pool.value) || null;
       body.size = Number(elements.size.value);
     }
+    if (source === "evaluation") {
+      body.pool = Number(elements.pool.value) || null;
+      body.k = Number(elements.k.value);
+    }
     if (source === "items") body.items = parseIds(elements.items.value);
     if (elements.assessment_set.value) body.assessment_set = Number(elements.assessment_set.value);
     const template = this.template();
@@ -155,7 +168,8 @@ export class CrowdBatches {
                                                                        status: c.status } },
         el("td", {}, `#${c.batch}`),
         el("td", {}, cohort ? cohort.name : "–"),
-        el("td", {}, `${c.method} · τ ${c.tau} · κ ${c.kappa}`),
+        el("td", { "data-testid": "crowd-batch-collection" },
+          `${c.method} · τ ${c.tau} · κ ${c.kappa} · overlap ${c.overlap}`),
         el("td", {}, el("progress", { max: Math.max(1, p.items), value: p.done, "aria-label": `Batch ${c.batch}: done` }),
           ` ${p.done} / ${p.items}`),
         el("td", { "data-testid": "crowd-batch-answers" }, `${p.work_answers}`,

@@ -60,17 +60,23 @@ export function drawChart(container, metrics) {
   }
 }
 
+// The labels a metric rests on (the API's ``evaluated_on`` and the keys of ``evaluations``),
+// named as the dashboard names them.
+export const BASES = [["expert", "expert"], ["crowd-hard", "crowd (hard labels)"], ["crowd-posterior", "crowd (posteriors)"]];
+export const basisLabel = (key) => (BASES.find(([k]) => k === key) || [key, key || "–"])[1];
+
+const signed = (v) => (known(v) ? `${v >= 0 ? "+" : "−"}${Math.abs(Number(v)).toFixed(3)}` : "–");
+const withInterval = (e, key) => (e && known(e[key]) ? `${fmt(e[key])} [${fmt(e[`${key}_low`])}, ${fmt(e[`${key}_high`])}]` : "–");
+
+// One row per model (and zero-shot): its metrics, the labels they rest on, and, where the
+// expert and the crowd both evaluated it, the crowd's estimate beside and the difference.
 export function fillTable(table, metrics) {
-  const head = ["Model", "Round", "Labels", "AUC-PR", "AUC-ROC", "F1", "Accuracy"];
-  const rows = [];
-  if (metrics.zero_shot) {
-    const z = metrics.zero_shot;
-    rows.push(["zero-shot", "–", "0", fmt(z.auc_pr), fmt(z.auc_roc), fmt(z.f1), fmt(z.accuracy)]);
-  }
-  for (const m of metrics.models || []) {
-    rows.push([`v${m.number}`, String(m.round), String(m.labels), fmt(m.auc_pr), fmt(m.auc_roc), fmt(m.f1),
-               fmt(m.accuracy)]);
-  }
+  const models = [];
+  if (metrics.zero_shot) models.push({ ...metrics.zero_shot, name: "zero-shot", round: "–", labels: 0 });
+  for (const m of metrics.models || []) models.push({ ...m, name: `v${m.number}` });
+  const both = models.some((m) => m.crowd_bias);
+  const head = ["Model", "Round", "Labels", "AUC-PR", "AUC-ROC", "F1", "Accuracy", "Rests on"];
+  if (both) head.push("AUC-PR, crowd (posteriors)", "F1, crowd (posteriors)", "Crowd − expert (AUC-PR / F1)");
   table.replaceChildren();
   const thead = table.createTHead().insertRow();
   for (const h of head) {
@@ -80,9 +86,23 @@ export function fillTable(table, metrics) {
     thead.append(th);
   }
   const body = table.createTBody();
-  for (const row of rows) {
+  for (const m of models) {
     const tr = body.insertRow();
     tr.dataset.testid = "metrics-row";
-    for (const cell of row) tr.insertCell().textContent = cell;
+    tr.dataset.model = m.name;
+    tr.dataset.evaluatedOn = m.evaluated_on || "";
+    const cell = (text, testid) => {
+      const td = tr.insertCell();
+      td.textContent = text;
+      if (testid) td.dataset.testid = testid;
+    };
+    for (const text of [m.name, String(m.round), String(m.labels), fmt(m.auc_pr), fmt(m.auc_roc), fmt(m.f1),
+      fmt(m.accuracy)]) cell(text);
+    cell(m.evaluated_on ? basisLabel(m.evaluated_on) : "–", "metrics-rests-on");
+    if (!both) continue;
+    const crowd = m.crowd_bias ? (m.evaluations || {})["crowd-posterior"] : null;
+    cell(withInterval(crowd, "auc_pr"), "metrics-crowd-auc-pr");
+    cell(withInterval(crowd, "f1"), "metrics-crowd-f1");
+    cell(m.crowd_bias ? `${signed(m.crowd_bias.auc_pr)} / ${signed(m.crowd_bias.f1)}` : "–", "metrics-crowd-bias");
   }
 }
